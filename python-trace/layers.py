@@ -1,0 +1,59 @@
+"""The shared layer library: decoder building blocks written once against `ops`
+(see ops.py), so they both run in torch and trace to graph JSON."""
+
+
+def rms_norm(ops, x, weight_name):
+    """RMSNorm with a learned gain: x / rms(x) * g.  x [T, hidden]."""
+    g = ops.weight(weight_name, ["hidden"])  # [hidden]
+    return ops.mul(ops.rms_norm(x, ops.param("rms_norm_eps")), g)
+
+
+def linear(ops, x, name, out_dim, in_dim, bias=False):
+    """x @ W.T (+ b), with Hugging Face's [out, in] weight layout."""
+    y = ops.matmul(x, ops.weight(f"{name}.weight", [out_dim, in_dim]))  # [T, out]
+    return ops.add(y, ops.weight(f"{name}.bias", [out_dim])) if bias else y
+
+
+def rope(ops, x, pos):
+    """Rotary position embedding (rotate-half form), Llama-3 scaling included."""
+    return ops.rope(x, pos, head_dim=ops.dim("head_dim"), theta=ops.param("rope_theta"),
+                    scaling=ops.param("rope_scaling"))
+
+
+def attention(ops, x, layer, pos, prefix, qkv_bias=False):
+    """Grouped-query self-attention that writes this pass's K/V into the layer's cache."""
+    q = rope(ops, linear(ops, x, f"{prefix}.q_proj", "q_dim", "hidden", qkv_bias), pos)  # [T, q_dim]
+    k = rope(ops, linear(ops, x, f"{prefix}.k_proj", "kv_dim", "hidden", qkv_bias), pos)  # [T, kv_dim]
+    v = linear(ops, x, f"{prefix}.v_proj", "kv_dim", "hidden", qkv_bias)  # [T, kv_dim]
+    k_cache = ops.kv_write(ops.input(f"k_cache.{layer}", ["S", "kv_dim"]), k, pos)  # [S, kv_dim]
+    v_cache = ops.kv_write(ops.input(f"v_cache.{layer}", ["S", "kv_dim"]), v, pos)  # [S, kv_dim]
+    o = ops.attention(q, k_cache, v_cache, pos, heads=ops.dim("heads"),
+                      kv_heads=ops.dim("kv_heads"), head_dim=ops.dim("head_dim"), scale=None)
+    return linear(ops, o, f"{prefix}.o_proj", "hidden", "q_dim")  # [T, hidden]
+
+
+def swiglu_mlp(ops, x, prefix):
+    """down(silu(gate(x)) * up(x)).  x [T, hidden] -> [T, hidden]."""
+    gate = linear(ops, x, f"{prefix}.gate_proj", "ffn", "hidden")  # [T, ffn]
+    up = linear(ops, x, f"{prefix}.up_proj", "ffn", "hidden")  # [T, ffn]
+    return linear(ops, ops.mul(ops.silu(gate), up), f"{prefix}.down_proj", "hidden", "ffn")
+
+
+def embed(ops, tokens):
+    """Token embedding lookup.  tokens [T] -> [T, hidden]."""
+    return ops.gather(ops.weight("model.embed_tokens.weight", ["vocab", "hidden"]), tokens)
+
+
+def lm_head(ops, x, rows):
+    """Final norm and output projection for the wanted rows only.  -> logits [R, vocab]."""
+    x = rms_norm(ops, ops.gather(x, rows), "model.norm.weight")  # [R, hidden]
+    w = ops.weight("lm_head.weight", ["vocab", "hidden"], tied_to="model.embed_tokens.weight")
+    return ops.matmul(x, w)
+
+
+def standard_inputs(ops):
+    """The graph inputs every decoder shares."""
+    tokens = ops.input("tokens", ["T"], dtype="i32")  # token ids of this pass
+    pos = ops.input("positions", ["T"], dtype="i32")  # their positions in the sequence
+    rows = ops.input("logit_rows", ["R"], dtype="i32")  # rows of this pass whose logits are wanted
+    return tokens, pos, rows
