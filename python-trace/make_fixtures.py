@@ -52,7 +52,7 @@ def main():
         folder.mkdir(parents=True, exist_ok=True)
         model = tiny_llama(name)
         config = model.config.to_dict()
-        config.update(bos_token_id=0, eos_token_id=2)
+        config.update(bos_token_id=0, eos_token_id=2, architectures=["LlamaForCausalLM"])
         (folder / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True))
         state = {k: v for k, v in model.state_dict().items() if not (config["tie_word_embeddings"] and k == "lm_head.weight")}
         save_weights(folder, state, shards=1 + i)

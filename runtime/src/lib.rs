@@ -1,1 +1,13 @@
+//! The Kiln runtime: maps an artifact, loads its kernels and runs the model. No LLVM here.
+pub mod artifact;
+pub mod buffer;
+pub mod cpu;
+pub mod error;
+pub mod executor;
+pub mod kernels;
+pub mod kv_cache;
+pub mod model;
+pub mod plan;
 
+pub use error::{Error, Result};
+pub use model::Model;

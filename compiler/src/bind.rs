@@ -1,0 +1,117 @@
+//! Binds a graph's symbolic dimensions and scalar parameters to a model's config.json.
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::graph::GraphJson;
+
+pub struct Bound {
+    pub dims: BTreeMap<String, usize>,
+    pub params: BTreeMap<String, Value>,
+}
+
+/// The first of `keys` (dotted paths) present in the config.
+fn lookup<'a>(config: &'a Value, keys: &[String]) -> Option<&'a Value> {
+    keys.iter().find_map(|key| {
+        let v = key.split('.').try_fold(config, |node, part| node.get(part))?;
+        (!v.is_null()).then_some(v)
+    })
+}
+
+/// A dimension expression: integers and symbols joined by `*` and `/`.
+pub fn eval_dim(expr: &str, dims: &BTreeMap<String, usize>) -> std::result::Result<usize, String> {
+    let mut value: Option<usize> = None;
+    let mut op = '*';
+    for tok in expr.split_whitespace().flat_map(split_ops) {
+        if tok == "*" || tok == "/" {
+            op = tok.chars().next().unwrap();
+            continue;
+        }
+        let v = match tok.parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => *dims.get(tok).ok_or_else(|| format!("unknown dimension '{tok}'"))?,
+        };
+        value = Some(match (value, op) {
+            (None, _) => v,
+            (Some(a), '*') => a * v,
+            (Some(a), _) if v != 0 && a % v == 0 => a / v,
+            (Some(a), _) => return Err(format!("'{expr}': {a} is not divisible by {v}")),
+        });
+    }
+    value.ok_or_else(|| format!("empty dimension expression '{expr}'"))
+}
+
+fn split_ops(s: &str) -> Vec<&str> {
+    let mut out = vec![];
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        if c == '*' || c == '/' {
+            if i > start {
+                out.push(&s[start..i]);
+            }
+            out.push(&s[i..i + 1]);
+            start = i + 1;
+        }
+    }
+    if start < s.len() {
+        out.push(&s[start..]);
+    }
+    out
+}
+
+pub fn bind(graph: &GraphJson, config: &Value) -> Result<Bound> {
+    let mut dims = BTreeMap::new();
+    // Defaults may refer to other dims: resolve until nothing changes.
+    let mut pending: Vec<&String> = graph.dims.keys().collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut errors = vec![];
+        pending.retain(|name| {
+            let spec = &graph.dims[*name];
+            let value = match lookup(config, &spec.config) {
+                Some(v) => match v.as_u64() {
+                    Some(n) if n > 0 => Ok(n as usize),
+                    _ => Err(format!("'{}' must be a positive integer, got {v}", spec.config[0])),
+                },
+                None => match &spec.default {
+                    Some(expr) => eval_dim(expr, &dims),
+                    None => Err(format!("missing required field '{}'", spec.config.join("' or '"))),
+                },
+            };
+            match value {
+                Ok(v) => {
+                    dims.insert((*name).clone(), v);
+                    false
+                }
+                Err(e) => {
+                    errors.push(e);
+                    true
+                }
+            }
+        });
+        if pending.len() == before {
+            return Err(Error::Config(errors.remove(0)));
+        }
+    }
+    let params = graph
+        .params
+        .iter()
+        .map(|(name, spec)| (name.clone(), lookup(config, &spec.config).cloned().unwrap_or_else(|| spec.default.clone())))
+        .collect();
+    Ok(Bound { dims, params })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dim_expressions() {
+        let dims = BTreeMap::from([("hidden".to_string(), 576), ("heads".to_string(), 9)]);
+        assert_eq!(eval_dim("hidden / heads", &dims), Ok(64));
+        assert_eq!(eval_dim("heads*64", &dims), Ok(576));
+        assert!(eval_dim("hidden / 7", &dims).is_err());
+        assert!(eval_dim("nope", &dims).is_err());
+    }
+}

@@ -1,0 +1,271 @@
+//! The compiler pipeline: graph -> bind -> unroll -> fuse -> schedule -> place -> lower -> artifact.
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::path::Path;
+use std::time::Instant;
+
+use petgraph::graph::NodeIndex;
+use runtime::artifact::{self, Meta, TensorEntry};
+use runtime::plan::{Buf, CacheSpec, Input, Plan, Step};
+
+use crate::error::{io, Error, Result};
+use crate::fuse;
+use crate::lower::{self, kernel::KernelSet, target::TargetCpu};
+use crate::memory::{self, Lifetime};
+use crate::schedule::{schedule, ArgRef};
+use crate::source::{ModelSource, TensorInfo};
+use crate::unroll::{operands, Dim, Graph, Op};
+
+pub struct Options {
+    pub target_cpu: String,
+    /// Most tokens one forward pass takes (prefill chunk).
+    pub max_rows: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { target_cpu: "host".into(), max_rows: 128 }
+    }
+}
+
+/// What `compile` did, for the CLI to report.
+pub struct Report {
+    pub timings: Vec<(&'static str, f64)>,
+    pub kernels: usize,
+    pub steps: usize,
+    pub bytes: u64,
+}
+
+/// The graph side of compilation, shared by `compile` and `kiln info`.
+pub struct Compiled {
+    pub arch: String,
+    pub dims: BTreeMap<String, usize>,
+    pub graph: Graph,
+    pub groups: Vec<fuse::Group>,
+    pub logits: NodeIndex,
+}
+
+pub fn analyse(config: &serde_json::Value) -> Result<Compiled> {
+    let json = crate::graph::for_config(config)?;
+    let bound = crate::bind::bind(&json, config)?;
+    let unrolled = crate::unroll::unroll(&json, &bound)?;
+    let groups = fuse::fuse(&unrolled.graph);
+    Ok(Compiled { arch: json.architecture, dims: bound.dims, graph: unrolled.graph, groups, logits: unrolled.logits })
+}
+
+/// A tensor of the artifact: a model weight (by source name) or a generated table.
+enum Content {
+    Weight(String),
+    Rope(usize, f64, serde_json::Value),
+}
+
+/// cos | sin of position · inv_freq, [context, head_dim], as transformers computes them (f32).
+fn rope_table(head_dim: usize, theta: f64, scaling: &serde_json::Value, context: usize) -> Result<Vec<f32>> {
+    let half = head_dim / 2;
+    let mut inv: Vec<f32> = (0..half).map(|i| 1.0 / (theta.powf((2 * i) as f64 / head_dim as f64)) as f32).collect();
+    let get = |k: &str| scaling.get(k).and_then(|v| v.as_f64());
+    let kind = scaling.get("rope_type").or_else(|| scaling.get("type")).and_then(|v| v.as_str()).unwrap_or("default");
+    match kind {
+        "default" => {}
+        "linear" => {
+            let f = get("factor").ok_or_else(|| Error::Config("linear rope scaling without 'factor'".into()))? as f32;
+            inv.iter_mut().for_each(|x| *x /= f);
+        }
+        "llama3" => {
+            let need = |k: &str| get(k).ok_or_else(|| Error::Config(format!("llama3 rope scaling without '{k}'")));
+            let (factor, lo, hi, old) = (need("factor")?, need("low_freq_factor")?, need("high_freq_factor")?, need("original_max_position_embeddings")?);
+            for x in inv.iter_mut() {
+                let wavelen = 2.0 * std::f64::consts::PI / *x as f64;
+                let scaled = if wavelen > old / lo { *x as f64 / factor } else { *x as f64 };
+                *x = if wavelen < old / hi || wavelen > old / lo {
+                    scaled as f32
+                } else {
+                    let smooth = (old / wavelen - lo) / (hi - lo);
+                    ((1.0 - smooth) * scaled / factor + smooth * scaled) as f32
+                };
+            }
+        }
+        other => return Err(Error::Config(format!("unsupported rope_type '{other}'"))),
+    }
+    let mut table = vec![0f32; context * head_dim];
+    for p in 0..context {
+        for (i, f) in inv.iter().enumerate() {
+            let a = p as f32 * f;
+            table[p * head_dim + i] = a.cos();
+            table[p * head_dim + half + i] = a.sin();
+        }
+    }
+    Ok(table)
+}
+
+pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
+    let mut timings = vec![];
+    let mut clock = Instant::now();
+    let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {
+        timings.push((name, clock.elapsed().as_secs_f64()));
+        clock = Instant::now();
+    };
+    progress("parsing and fusing the graph");
+    let c = analyse(&source.config)?;
+    let g = &c.graph;
+    let context = c.dims.get("max_context").copied().unwrap_or(2048);
+    let mut kernels = KernelSet::default();
+    let steps = schedule(g, &c.groups, &mut kernels);
+    lap("graph", &mut timings);
+
+    // Tensors: every weight a step reads (tied ones resolved), then the rope tables.
+    let infos = source.weights.tensors();
+    let mut tensors: Vec<(TensorEntry, Content)> = vec![];
+    let mut tensor_of: HashMap<String, usize> = HashMap::new();
+    let mut offset = 0u64;
+    let mut add_tensor = |key: String, shape: Vec<usize>, source_dtype: String, content: Content, tensors: &mut Vec<(TensorEntry, Content)>| -> u64 {
+        if let Some(&i) = tensor_of.get(&key) {
+            return tensors[i].0.offset;
+        }
+        let bytes = shape.iter().product::<usize>() as u64 * 4;
+        let entry = TensorEntry { name: key.clone(), shape, dtype: "F32".into(), source_dtype, offset, bytes };
+        offset = artifact::align(offset + bytes);
+        tensor_of.insert(key, tensors.len());
+        tensors.push((entry, content));
+        tensors.last().unwrap().0.offset
+    };
+    let mut caches: Vec<CacheSpec> = vec![];
+    let mut lifetimes: Vec<Lifetime> = vec![];
+    let mut arena_value: HashMap<NodeIndex, usize> = HashMap::new();
+    let mut resolved: Vec<Vec<Buf>> = vec![];
+    let max_rows = options.max_rows;
+    for (si, step) in steps.iter().enumerate() {
+        let mut bufs = vec![];
+        for arg in &step.args {
+            let buf = match arg {
+                ArgRef::RopeTable(hd, theta, scaling) => {
+                    let key = format!("kiln.rope_table.{hd}.{theta}.{scaling}");
+                    Buf::Weight { offset: add_tensor(key, vec![context, *hd], "computed".into(), Content::Rope(*hd, *theta, scaling.clone()), &mut tensors) }
+                }
+                ArgRef::Node(n) => {
+                    let mut n = *n;
+                    while g[n].op == Op::KvWrite {
+                        n = operands(g, n)[0];
+                    }
+                    match &g[n].op {
+                        Op::Weight { name, tied_to } => {
+                            let name = match (infos.contains_key(name), tied_to) {
+                                (false, Some(t)) if infos.contains_key(t) => t.clone(),
+                                _ => name.clone(),
+                            };
+                            let info: &TensorInfo = infos.get(&name).ok_or_else(|| Error::Model(format!("{}: missing weight '{name}'", source.path)))?;
+                            let want: Vec<usize> = g[n].shape.iter().map(|d| if let Dim::Fixed(x) = d { *x } else { 0 }).collect();
+                            if info.shape != want {
+                                return Err(Error::Model(format!("{}: weight '{name}' has shape {:?}, the config implies {want:?}", source.path, info.shape)));
+                            }
+                            Buf::Weight { offset: add_tensor(name.clone(), want, info.dtype.clone(), Content::Weight(name), &mut tensors) }
+                        }
+                        Op::Input { name } => match name.as_str() {
+                            "tokens" => Buf::Input(Input::Tokens),
+                            "positions" => Buf::Input(Input::Positions),
+                            "logit_rows" => Buf::Input(Input::LogitRows),
+                            _ if g[n].shape.first() == Some(&Dim::Context) => {
+                                let i = caches.iter().position(|c| c.name == *name).unwrap_or_else(|| {
+                                    let Dim::Fixed(width) = g[n].shape[1] else { unreachable!("shape-checked") };
+                                    caches.push(CacheSpec { name: name.clone(), width });
+                                    caches.len() - 1
+                                });
+                                Buf::Cache(i)
+                            }
+                            other => return Err(Error::Graph { arch: c.arch.clone(), detail: format!("unknown graph input '{other}'") }),
+                        },
+                        _ => {
+                            let v = *arena_value.entry(n).or_insert_with(|| {
+                                let Dim::Fixed(width) = g[n].shape[1] else { unreachable!("activations are [rows, width]") };
+                                lifetimes.push(Lifetime { bytes: (max_rows * width * 4) as u64, first: si, last: si });
+                                lifetimes.len() - 1
+                            });
+                            lifetimes[v].last = si;
+                            Buf::Arena { offset: v as u64 } // value index for now; placed below
+                        }
+                    }
+                }
+            };
+            bufs.push(buf);
+        }
+        resolved.push(bufs);
+    }
+    let logits_value = *arena_value.get(&c.logits).ok_or_else(|| Error::Graph { arch: c.arch.clone(), detail: "logits are never computed".into() })?;
+    lifetimes[logits_value].last = usize::MAX;
+    let (offsets, arena_bytes) = memory::plan(&lifetimes);
+    let place = |b: Buf| match b {
+        Buf::Arena { offset } => Buf::Arena { offset: offsets[offset as usize] },
+        other => other,
+    };
+    let plan = Plan {
+        max_rows,
+        context,
+        vocab: c.dims.get("vocab").copied().unwrap_or(0),
+        arena_bytes,
+        caches,
+        steps: steps
+            .iter()
+            .zip(resolved)
+            .map(|(s, bufs)| Step { kernel: s.kernel.clone(), args: bufs.into_iter().map(place).collect(), rows: s.rows, work: s.work, label: s.label.clone() })
+            .collect(),
+        logits: Buf::Arena { offset: offsets[logits_value] },
+    };
+    lap("plan", &mut timings);
+
+    progress("generating native code with LLVM");
+    let cpu = TargetCpu::resolve(&options.target_cpu)?;
+    let (_ir, code) = lower::build(&kernels, &cpu)?;
+    lap("llvm", &mut timings);
+
+    progress("writing weights");
+    let tokenizer = tokenizers::Tokenizer::from_str(&source.tokenizer_json).map_err(|e| Error::Model(format!("{}: tokenizer.json: {e}", source.path)))?;
+    let mut eos_token_ids = source.eos_token_ids.clone();
+    if let Some(id) = source.eos_token.as_deref().and_then(|t| tokenizer.token_to_id(t)) {
+        eos_token_ids.push(id);
+    }
+    eos_token_ids.sort();
+    eos_token_ids.dedup();
+    let weights_len = offset;
+    let meta = Meta {
+        architecture: c.arch.clone(),
+        source: source.path.clone(),
+        dims: c.dims.clone(),
+        plan,
+        tensors: tensors.iter().map(|(e, _)| e.clone()).collect(),
+        tokenizer: source.tokenizer_json.clone(),
+        chat_template: source.chat_template.clone(),
+        bos_token: source.bos_token.clone(),
+        eos_token: source.eos_token.clone(),
+        eos_token_ids,
+        add_bos: source.add_bos,
+        generation: source.generation.clone(),
+        target_cpu: cpu.name.clone(),
+        cpu_features: cpu.features.clone(),
+        fused_summary: fuse::describe(g, &c.groups).lines().map(String::from).collect(),
+    };
+    let mut failure: Option<Error> = None;
+    artifact::write(out, &meta, &code, weights_len, |w| {
+        let mut written = 0u64;
+        for (entry, content) in &tensors {
+            let data = match content {
+                Content::Weight(name) => source.weights.read_f32(name),
+                Content::Rope(hd, theta, scaling) => rope_table(*hd, *theta, scaling, context),
+            };
+            let data = match data {
+                Ok(d) => d,
+                Err(e) => {
+                    failure = Some(e);
+                    return Err(std::io::Error::other("weight conversion failed"));
+                }
+            };
+            w.write_all(&vec![0u8; (entry.offset - written) as usize])?;
+            let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+            w.write_all(&bytes)?;
+            written = entry.offset + bytes.len() as u64;
+        }
+        w.write_all(&vec![0u8; (weights_len - written) as usize])
+    })
+    .map_err(|e| failure.take().unwrap_or_else(|| io(out)(e)))?;
+    lap("weights", &mut timings);
+    Ok(Report { timings, kernels: kernels.specs.len(), steps: steps.len(), bytes: std::fs::metadata(out).map(|m| m.len()).unwrap_or(0) })
+}

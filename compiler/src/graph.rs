@@ -1,0 +1,87 @@
+//! Graph JSON (schema v1, graphs/README.md): the per-architecture graphs Python traced,
+//! embedded into the compiler at build time.
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// (architecture, graph JSON) for every graph in graphs/.
+pub const GRAPHS: &[(&str, &str)] = &[("llama", include_str!("../../graphs/llama.json"))];
+
+#[derive(Debug, Deserialize)]
+pub struct GraphJson {
+    pub schema: u32,
+    pub architecture: String,
+    pub hf_architectures: Vec<String>,
+    pub dims: BTreeMap<String, DimSpec>,
+    pub params: BTreeMap<String, ParamSpec>,
+    pub prologue: Vec<NodeJson>,
+    pub layer: LayerJson,
+    pub epilogue: Vec<NodeJson>,
+    pub outputs: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DimSpec {
+    #[serde(default)]
+    pub config: Vec<String>,
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ParamSpec {
+    #[serde(default)]
+    pub config: Vec<String>,
+    #[serde(default)]
+    pub default: Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LayerJson {
+    pub count: String,
+    pub carry_in: usize,
+    pub carry: usize,
+    pub carry_out: usize,
+    pub nodes: Vec<NodeJson>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct NodeJson {
+    pub id: usize,
+    pub op: String,
+    pub inputs: Vec<usize>,
+    pub shape: Vec<String>,
+    #[serde(default)]
+    pub attrs: serde_json::Map<String, Value>,
+}
+
+pub fn parse(arch: &str, text: &str) -> Result<GraphJson> {
+    let graph: GraphJson =
+        serde_json::from_str(text).map_err(|e| Error::Graph { arch: arch.into(), detail: e.to_string() })?;
+    if graph.schema != SCHEMA_VERSION {
+        return Err(Error::Graph { arch: arch.into(), detail: format!("schema {} (expected {SCHEMA_VERSION})", graph.schema) });
+    }
+    Ok(graph)
+}
+
+/// The graph for a config.json: by `architectures`, else by `model_type`.
+pub fn for_config(config: &Value) -> Result<GraphJson> {
+    let named: Vec<String> = config["architectures"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let model_type = config["model_type"].as_str().unwrap_or("");
+    for (arch, text) in GRAPHS {
+        let graph = parse(arch, text)?;
+        if named.iter().any(|n| graph.hf_architectures.contains(n)) || (named.is_empty() && *arch == model_type) {
+            return Ok(graph);
+        }
+    }
+    let asked = named.first().cloned().unwrap_or_else(|| model_type.to_string());
+    let known: Vec<&str> = GRAPHS.iter().map(|(a, _)| *a).collect();
+    Err(Error::UnknownArchitecture(if asked.is_empty() { "(none given)".into() } else { asked }, known.join(", ")))
+}

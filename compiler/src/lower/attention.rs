@@ -1,0 +1,78 @@
+//! Attention kernels: causal grouped-query attention over the KV cache, one head per work item.
+//! Query t sees cache rows 0..=pos[t]. Online softmax over blocks of `lanes` cache rows:
+//! scores of a block form one vector, so exp runs vectorised and no score buffer is needed.
+use inkwell::values::{BasicValueEnum, FloatValue, VectorValue};
+
+use super::codegen::{ok, Cg};
+
+/// The widest power-of-two vector (≤ the target's) that divides `n`.
+pub fn lanes_dividing(cg: &Cg, n: usize) -> u32 {
+    let mut l = cg.lanes;
+    while l > 1 && n % l as usize != 0 {
+        l /= 2;
+    }
+    l
+}
+
+pub fn emit(cg: &mut Cg, name: &str, heads: usize, kv_heads: usize, hd: usize, scale: f32) {
+    let ka = cg.kernel(name);
+    let [q, kc, vc, pos, out] = [0, 1, 2, 3, 4].map(|i| cg.arg(&ka, i));
+    let lv = lanes_dividing(cg, hd);
+    let nv = hd as u64 / lv as u64;
+    let (qw, kvw, group, hd) = ((heads * hd) as u64, (kv_heads * hd) as u64, (heads / kv_heads) as u64, hd as u64);
+    let sb = cg.lanes as u64; // cache rows per block
+    const NEG: f64 = -1e30;
+
+    cg.for_each(ka.begin, ka.end, 1, &mut |cg, h| {
+        let g = ok!(cg.b.build_int_unsigned_div(h, cg.int(group), ""));
+        let kv_off = cg.mul(g, cg.int(hd));
+        cg.for_each(cg.int(0), ka.rows, 1, &mut |cg, t| {
+            let p = cg.load_i32(pos, t);
+            let q_off = cg.add(cg.mul(t, cg.int(qw)), cg.mul(h, cg.int(hd)));
+            let qv: Vec<VectorValue> =
+                (0..nv).map(|v| cg.fmul(cg.load(q, cg.add(q_off, cg.int(v * lv as u64)), lv), cg.splat_const(scale as f64, lv))).collect();
+            let seen = cg.add(p, cg.int(1));
+            let blocks_end = cg.mul(ok!(cg.b.build_int_unsigned_div(cg.add(seen, cg.int(sb - 1)), cg.int(sb), "")), cg.int(sb));
+            let mut init: Vec<BasicValueEnum> = vec![cg.f32.const_float(NEG).into(), cg.f32.const_zero().into()];
+            init.extend((0..nv).map(|_| BasicValueEnum::from(cg.vt(lv).const_zero())));
+            let (_, fin) = cg.for_carry(cg.int(0), blocks_end, sb, init, &mut |cg, s0, c| {
+                let (m, l) = (c[0].into_float_value(), c[1].into_float_value());
+                let row = |i: u64| {
+                    let s = cg.add(s0, cg.int(i));
+                    (cg.lt(s, seen), cg.add(cg.mul(cg.min(s, p), cg.int(kvw)), kv_off))
+                };
+                let mut scores = cg.vt(sb as u32).get_undef();
+                for i in 0..sb {
+                    let (valid, base) = row(i);
+                    let mut acc = cg.vt(lv).const_zero();
+                    for (v, qv) in qv.iter().enumerate() {
+                        acc = cg.fma(*qv, cg.load(kc, cg.add(base, cg.int(v as u64 * lv as u64)), lv), acc);
+                    }
+                    let score = cg.select(valid, cg.hsum(acc), cg.f32.const_float(NEG));
+                    scores = cg.insert(scores, score, cg.int(i));
+                }
+                let bmax = cg.hmax(scores);
+                let m_new: FloatValue = cg.select(cg.fgt(bmax, m), bmax, m);
+                let corr = cg.extract(cg.exp(cg.fsub(cg.splat(m, 1), cg.splat(m_new, 1))), 0);
+                let w = cg.exp(cg.fsub(scores, cg.splat(m_new, sb as u32)));
+                let l_new = ok!(cg.b.build_float_add(ok!(cg.b.build_float_mul(l, corr, "")), cg.hsum(w), ""));
+                let mut o: Vec<VectorValue> = c[2..].iter().map(|v| cg.fmul(v.into_vector_value(), cg.splat(corr, lv))).collect();
+                for i in 0..sb {
+                    let (_, base) = row(i);
+                    let wi = cg.splat(cg.extract(w, i), lv);
+                    for (v, ov) in o.iter_mut().enumerate() {
+                        *ov = cg.fma(wi, cg.load(vc, cg.add(base, cg.int(v as u64 * lv as u64)), lv), *ov);
+                    }
+                }
+                let mut next: Vec<BasicValueEnum> = vec![m_new.into(), l_new.into()];
+                next.extend(o.into_iter().map(BasicValueEnum::from));
+                next
+            });
+            let inv_l = cg.fdiv(cg.splat_const(1.0, lv), cg.splat(fin[1].into_float_value(), lv));
+            for v in 0..nv {
+                cg.store(out, cg.add(q_off, cg.int(v * lv as u64)), cg.fmul(fin[2 + v as usize].into_vector_value(), inv_l));
+            }
+        });
+    });
+    cg.ret();
+}

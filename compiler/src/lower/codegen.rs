@@ -1,0 +1,288 @@
+//! IR-building helpers shared by every kernel: typed loads and stores of f32 vectors,
+//! counted loops carrying values, a vector exp, horizontal sums.
+use inkwell::builder::Builder;
+use inkwell::context::Context;
+use inkwell::intrinsics::Intrinsic;
+use inkwell::module::{Linkage, Module};
+use inkwell::types::{FloatType, IntType, PointerType, VectorType};
+use inkwell::values::{BasicMetadataValueEnum, BasicValue, BasicValueEnum, FloatValue, FunctionValue, IntValue, PointerValue, VectorValue};
+use inkwell::{AddressSpace, FloatPredicate, IntPredicate};
+
+/// Builder results only fail when the builder is unpositioned: a bug in this module.
+macro_rules! ok {
+    ($e:expr) => {
+        $e.expect("LLVM builder misuse")
+    };
+}
+pub(crate) use ok;
+
+pub struct Cg<'ctx> {
+    pub ctx: &'ctx Context,
+    pub module: Module<'ctx>,
+    pub b: Builder<'ctx>,
+    pub f32: FloatType<'ctx>,
+    pub i64: IntType<'ctx>,
+    pub i32: IntType<'ctx>,
+    pub ptr: PointerType<'ctx>,
+    /// Vector lanes of f32 for this target (16 with AVX-512, 8 with AVX2, else 4).
+    pub lanes: u32,
+    /// Function attributes every kernel carries: target-cpu, target-features, …
+    pub attrs: Vec<(String, String)>,
+    func: Option<FunctionValue<'ctx>>,
+}
+
+/// The four parameters of every kernel.
+pub struct KernelArgs<'ctx> {
+    pub args: PointerValue<'ctx>,
+    pub rows: IntValue<'ctx>,
+    pub begin: IntValue<'ctx>,
+    pub end: IntValue<'ctx>,
+}
+
+impl<'ctx> Cg<'ctx> {
+    pub fn new(ctx: &'ctx Context, lanes: u32, attrs: Vec<(String, String)>) -> Self {
+        Cg {
+            ctx,
+            module: ctx.create_module("kiln"),
+            b: ctx.create_builder(),
+            f32: ctx.f32_type(),
+            i64: ctx.i64_type(),
+            i32: ctx.i32_type(),
+            ptr: ctx.ptr_type(AddressSpace::default()),
+            lanes,
+            attrs,
+            func: None,
+        }
+    }
+
+    /// Starts `void name(void **args, i64 rows, i64 begin, i64 end)`; finish with `ret`.
+    pub fn kernel(&mut self, name: &str) -> KernelArgs<'ctx> {
+        let ty = self.ctx.void_type().fn_type(&[self.ptr.into(), self.i64.into(), self.i64.into(), self.i64.into()], false);
+        let f = self.module.add_function(name, ty, Some(Linkage::External));
+        for (k, v) in &self.attrs {
+            f.add_attribute(inkwell::attributes::AttributeLoc::Function, self.ctx.create_string_attribute(k, v));
+        }
+        self.func = Some(f);
+        self.b.position_at_end(self.ctx.append_basic_block(f, "entry"));
+        let p = |i| f.get_nth_param(i).unwrap();
+        KernelArgs { args: p(0).into_pointer_value(), rows: p(1).into_int_value(), begin: p(2).into_int_value(), end: p(3).into_int_value() }
+    }
+
+    pub fn ret(&self) {
+        ok!(self.b.build_return(None));
+    }
+
+    /// Pointer `i` of the argument array.
+    pub fn arg(&self, k: &KernelArgs<'ctx>, i: usize) -> PointerValue<'ctx> {
+        let slot = unsafe { ok!(self.b.build_gep(self.ptr, k.args, &[self.int(i as u64)], "slot")) };
+        ok!(self.b.build_load(self.ptr, slot, "arg")).into_pointer_value()
+    }
+
+    pub fn int(&self, n: u64) -> IntValue<'ctx> {
+        self.i64.const_int(n, false)
+    }
+
+    pub fn add(&self, a: IntValue<'ctx>, b: IntValue<'ctx>) -> IntValue<'ctx> {
+        ok!(self.b.build_int_add(a, b, ""))
+    }
+
+    pub fn mul(&self, a: IntValue<'ctx>, b: IntValue<'ctx>) -> IntValue<'ctx> {
+        ok!(self.b.build_int_mul(a, b, ""))
+    }
+
+    pub fn min(&self, a: IntValue<'ctx>, b: IntValue<'ctx>) -> IntValue<'ctx> {
+        let lt = ok!(self.b.build_int_compare(IntPredicate::SLT, a, b, ""));
+        ok!(self.b.build_select(lt, a, b, "")).into_int_value()
+    }
+
+    pub fn vt(&self, lanes: u32) -> VectorType<'ctx> {
+        self.f32.vec_type(lanes)
+    }
+
+    fn elem(&self, base: PointerValue<'ctx>, idx: IntValue<'ctx>) -> PointerValue<'ctx> {
+        unsafe { ok!(self.b.build_gep(self.f32, base, &[idx], "")) }
+    }
+
+    /// f32 × lanes at base[idx].
+    pub fn load(&self, base: PointerValue<'ctx>, idx: IntValue<'ctx>, lanes: u32) -> VectorValue<'ctx> {
+        let v = ok!(self.b.build_load(self.vt(lanes), self.elem(base, idx), ""));
+        ok!(v.as_instruction_value().unwrap().set_alignment(4));
+        v.into_vector_value()
+    }
+
+    pub fn store(&self, base: PointerValue<'ctx>, idx: IntValue<'ctx>, v: VectorValue<'ctx>) {
+        let s = ok!(self.b.build_store(self.elem(base, idx), v));
+        ok!(s.set_alignment(4));
+    }
+
+    /// i32 at base[idx], widened to i64.
+    pub fn load_i32(&self, base: PointerValue<'ctx>, idx: IntValue<'ctx>) -> IntValue<'ctx> {
+        let p = unsafe { ok!(self.b.build_gep(self.i32, base, &[idx], "")) };
+        let v = ok!(self.b.build_load(self.i32, p, "")).into_int_value();
+        ok!(self.b.build_int_s_extend(v, self.i64, ""))
+    }
+
+    pub fn splat(&self, x: FloatValue<'ctx>, lanes: u32) -> VectorValue<'ctx> {
+        let undef = self.vt(lanes).get_undef();
+        let one = ok!(self.b.build_insert_element(undef, x, self.int(0), ""));
+        let mask = self.i32.vec_type(lanes).const_zero();
+        ok!(self.b.build_shuffle_vector(one, undef, mask, ""))
+    }
+
+    pub fn splat_const(&self, x: f64, lanes: u32) -> VectorValue<'ctx> {
+        VectorType::const_vector(&vec![self.f32.const_float(x); lanes as usize])
+    }
+
+    pub fn fadd(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        ok!(self.b.build_float_add(a, b, ""))
+    }
+    pub fn fsub(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        ok!(self.b.build_float_sub(a, b, ""))
+    }
+    pub fn fmul(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        ok!(self.b.build_float_mul(a, b, ""))
+    }
+    pub fn fdiv(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        ok!(self.b.build_float_div(a, b, ""))
+    }
+
+    fn intrinsic(&self, name: &str, ty: VectorType<'ctx>, args: &[BasicMetadataValueEnum<'ctx>]) -> BasicValueEnum<'ctx> {
+        let f = Intrinsic::find(name).unwrap().get_declaration(&self.module, &[ty.into()]).unwrap();
+        ok!(self.b.build_call(f, args, "")).try_as_basic_value().basic().unwrap()
+    }
+
+    /// a·b + c, fused where the target can.
+    pub fn fma(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>, c: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        self.intrinsic("llvm.fmuladd", a.get_type(), &[a.into(), b.into(), c.into()]).into_vector_value()
+    }
+
+    pub fn fmax(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        self.intrinsic("llvm.maxnum", a.get_type(), &[a.into(), b.into()]).into_vector_value()
+    }
+
+    pub fn sqrt(&self, a: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        self.intrinsic("llvm.sqrt", a.get_type(), &[a.into()]).into_vector_value()
+    }
+
+    /// Σ lanes, in any order.
+    pub fn hsum(&self, v: VectorValue<'ctx>) -> FloatValue<'ctx> {
+        let f = Intrinsic::find("llvm.vector.reduce.fadd").unwrap().get_declaration(&self.module, &[v.get_type().into()]).unwrap();
+        let call = ok!(self.b.build_call(f, &[self.f32.const_zero().into(), v.into()], ""));
+        let _ = call.try_as_basic_value().basic().unwrap().as_instruction_value().unwrap().set_fast_math_flags(inkwell::values::FastMathFlags::all());
+        call.try_as_basic_value().basic().unwrap().into_float_value()
+    }
+
+    /// max over lanes.
+    pub fn hmax(&self, v: VectorValue<'ctx>) -> FloatValue<'ctx> {
+        let f = Intrinsic::find("llvm.vector.reduce.fmax").unwrap().get_declaration(&self.module, &[v.get_type().into()]).unwrap();
+        ok!(self.b.build_call(f, &[v.into()], "")).try_as_basic_value().basic().unwrap().into_float_value()
+    }
+
+    pub fn extract(&self, v: VectorValue<'ctx>, i: u64) -> FloatValue<'ctx> {
+        ok!(self.b.build_extract_element(v, self.i64.const_int(i, false), "")).into_float_value()
+    }
+
+    pub fn insert(&self, v: VectorValue<'ctx>, x: FloatValue<'ctx>, i: IntValue<'ctx>) -> VectorValue<'ctx> {
+        ok!(self.b.build_insert_element(v, x, i, ""))
+    }
+
+    pub fn select(&self, cond: IntValue<'ctx>, a: FloatValue<'ctx>, b: FloatValue<'ctx>) -> FloatValue<'ctx> {
+        ok!(self.b.build_select(cond, a, b, "")).into_float_value()
+    }
+
+    /// e^x for every lane: Cody–Waite range reduction and a degree-6 polynomial (≈1 ulp),
+    /// saturating below at e^-87 (≈ 0) so that very negative inputs never give NaN.
+    pub fn exp(&self, x: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        let lanes = x.get_type().get_size();
+        let c = |v: f64| self.splat_const(v, lanes);
+        let x = self.fmax(x, c(-87.3));
+        let x = self.intrinsic("llvm.minnum", x.get_type(), &[x.into(), c(88.7).into()]).into_vector_value();
+        let n = self.intrinsic("llvm.rint", x.get_type(), &[self.fmul(x, c(std::f64::consts::LOG2_E)).into()]).into_vector_value();
+        let r = self.fma(n, c(-0.693_145_751_953_125), x);
+        let r = self.fma(n, c(-1.428_606_765_330_187e-6), r);
+        let mut p = c(1.987_569_150_0e-4);
+        for coef in [1.398_199_950_7e-3, 8.333_451_907_3e-3, 4.166_579_589_4e-2, 1.666_666_545_9e-1, 5.000_000_120_1e-1, 1.0, 1.0] {
+            p = self.fma(p, r, c(coef));
+        }
+        // 2^n: n into the exponent field.
+        let ivt = self.i32.vec_type(lanes);
+        let ni = ok!(self.b.build_float_to_signed_int(n, ivt, ""));
+        let splat_i = |v: u64| VectorType::const_vector(&vec![self.i32.const_int(v, false); lanes as usize]);
+        let bits = ok!(self.b.build_left_shift(ok!(self.b.build_int_add(ni, splat_i(127), "")), splat_i(23), ""));
+        let scale = ok!(self.b.build_bit_cast(bits, x.get_type(), "")).into_vector_value();
+        self.fmul(p, scale)
+    }
+
+    /// x / (1 + e^-x)
+    pub fn silu(&self, x: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        let lanes = x.get_type().get_size();
+        let neg = ok!(self.b.build_float_neg(x, ""));
+        self.fdiv(x, self.fadd(self.splat_const(1.0, lanes), self.exp(neg)))
+    }
+
+    pub fn lt(&self, a: IntValue<'ctx>, b: IntValue<'ctx>) -> IntValue<'ctx> {
+        ok!(self.b.build_int_compare(IntPredicate::SLT, a, b, ""))
+    }
+
+    pub fn fgt(&self, a: FloatValue<'ctx>, b: FloatValue<'ctx>) -> IntValue<'ctx> {
+        ok!(self.b.build_float_compare(FloatPredicate::OGT, a, b, ""))
+    }
+
+    /// for (i = start; i < end; i += step) carrying `init` values; returns their final values.
+    /// The body gets the index and the carried values and returns the next ones.
+    pub fn for_carry(
+        &self,
+        start: IntValue<'ctx>,
+        end: IntValue<'ctx>,
+        step: u64,
+        init: Vec<BasicValueEnum<'ctx>>,
+        body: &mut dyn FnMut(&Self, IntValue<'ctx>, Vec<BasicValueEnum<'ctx>>) -> Vec<BasicValueEnum<'ctx>>,
+    ) -> (IntValue<'ctx>, Vec<BasicValueEnum<'ctx>>) {
+        let f = self.func.unwrap();
+        let pre = self.b.get_insert_block().unwrap();
+        let head = self.ctx.append_basic_block(f, "loop");
+        let bodyb = self.ctx.append_basic_block(f, "body");
+        let exit = self.ctx.append_basic_block(f, "exit");
+        ok!(self.b.build_unconditional_branch(head));
+        self.b.position_at_end(head);
+        let i = ok!(self.b.build_phi(self.i64, "i"));
+        let phis: Vec<_> = init.iter().map(|v| ok!(self.b.build_phi(v.get_type(), "c"))).collect();
+        i.add_incoming(&[(&start, pre)]);
+        for (p, v) in phis.iter().zip(&init) {
+            p.add_incoming(&[(v, pre)]);
+        }
+        let iv = i.as_basic_value().into_int_value();
+        let vals: Vec<BasicValueEnum> = phis.iter().map(|p| p.as_basic_value()).collect();
+        // continue while i + step <= end (whole steps only)
+        let next_end = self.add(iv, self.int(step));
+        let go = ok!(self.b.build_int_compare(IntPredicate::SLE, next_end, end, ""));
+        ok!(self.b.build_conditional_branch(go, bodyb, exit));
+        self.b.position_at_end(bodyb);
+        let out = body(self, iv, vals.clone());
+        let latch = self.b.get_insert_block().unwrap();
+        let next = self.add(iv, self.int(step));
+        i.add_incoming(&[(&next, latch)]);
+        for (p, v) in phis.iter().zip(&out) {
+            p.add_incoming(&[(v, latch)]);
+        }
+        ok!(self.b.build_unconditional_branch(head));
+        self.b.position_at_end(exit);
+        (iv, vals)
+    }
+
+    /// for (i = start; i + step <= end; i += step); returns where it stopped.
+    pub fn for_each(&self, start: IntValue<'ctx>, end: IntValue<'ctx>, step: u64, body: &mut dyn FnMut(&Self, IntValue<'ctx>)) -> IntValue<'ctx> {
+        self.for_carry(start, end, step, vec![], &mut |cg, i, v| {
+            body(cg, i);
+            v
+        })
+        .0
+    }
+
+    /// `body(i, lanes)` over start..end: whole vectors of `self.lanes`, then single elements.
+    pub fn for_lanes(&self, start: IntValue<'ctx>, end: IntValue<'ctx>, body: &mut dyn FnMut(&Self, IntValue<'ctx>, u32)) {
+        let lanes = self.lanes;
+        let rest = self.for_each(start, end, lanes as u64, &mut |cg, i| body(cg, i, lanes));
+        self.for_each(rest, end, 1, &mut |cg, i| body(cg, i, 1));
+    }
+}

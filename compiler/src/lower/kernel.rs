@@ -1,0 +1,90 @@
+//! Kernel specifications: what each native function computes, independent of where its
+//! arguments live. Identical specs (every layer's q_proj, say) share one function.
+use std::fmt::Write;
+
+/// An elementwise expression over a kernel's arguments (see fuse::Expr); indices are argument slots.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KExpr {
+    Row(usize),
+    Vector(usize),
+    Normed(usize, f32),
+    Acc,
+    Add(Box<KExpr>, Box<KExpr>),
+    Mul(Box<KExpr>, Box<KExpr>),
+    Silu(Box<KExpr>),
+}
+
+impl KExpr {
+    /// The argument slot and eps of the (single) normalised row source, if any.
+    pub fn normed(&self) -> Option<(usize, f32)> {
+        match self {
+            KExpr::Normed(i, eps) => Some((*i, *eps)),
+            KExpr::Add(a, b) | KExpr::Mul(a, b) => a.normed().or_else(|| b.normed()),
+            KExpr::Silu(a) => a.normed(),
+            _ => None,
+        }
+    }
+}
+
+/// Each kernel is `void name(void **args, i64 rows, i64 begin, i64 end)`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KernelSpec {
+    /// args: `inputs` leaves, then out [rows, width].  Work: rows.
+    Map { width: usize, inputs: usize, expr: KExpr },
+    /// args: weight [n, k], `inputs` leaves (slots 1..), then out [rows, n].  Work: columns n.
+    Matmul { k: usize, n: usize, inputs: usize, input: KExpr, epilogue: KExpr },
+    /// args: table [_, width], idx [rows] i32, out [rows, width].  Work: rows.
+    Gather { width: usize },
+    /// args: x [rows, width], pos [rows] i32, table [context, head_dim] (cos | sin), out.  Work: rows.
+    Rope { width: usize, head_dim: usize },
+    /// args: cache [context, width], x [rows, width], pos [rows] i32.  Work: rows.
+    KvWrite { width: usize },
+    /// args: q [rows, heads·hd], k_cache, v_cache [context, kv_heads·hd], pos [rows] i32, out.  Work: heads.
+    Attention { heads: usize, kv_heads: usize, head_dim: usize, scale: f32 },
+}
+
+impl KernelSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KernelSpec::Map { .. } => "map",
+            KernelSpec::Matmul { .. } => "matmul",
+            KernelSpec::Gather { .. } => "gather",
+            KernelSpec::Rope { .. } => "rope",
+            KernelSpec::KvWrite { .. } => "kv_write",
+            KernelSpec::Attention { .. } => "attention",
+        }
+    }
+}
+
+/// The distinct kernels of a plan, named `k<index>_<kind>`.
+#[derive(Default)]
+pub struct KernelSet {
+    pub specs: Vec<KernelSpec>,
+}
+
+impl KernelSet {
+    pub fn intern(&mut self, spec: KernelSpec) -> String {
+        let i = self.specs.iter().position(|s| *s == spec).unwrap_or_else(|| {
+            self.specs.push(spec);
+            self.specs.len() - 1
+        });
+        Self::name(i, &self.specs[i])
+    }
+
+    pub fn name(i: usize, spec: &KernelSpec) -> String {
+        format!("k{i}_{}", spec.kind())
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.specs.iter().enumerate().map(|(i, s)| Self::name(i, s)).collect()
+    }
+
+    pub fn listing(&self) -> String {
+        let mut out = String::new();
+        for (i, s) in self.specs.iter().enumerate() {
+            let _ = writeln!(out, "{}: {s:?}", Self::name(i, s));
+        }
+        out
+    }
+}
+

@@ -1,0 +1,127 @@
+//! Scheduling: each fused group becomes one plan step — a kernel spec (interned, so that
+//! identical layers share code) plus the values it reads and writes, in slot order.
+use petgraph::graph::NodeIndex;
+use runtime::plan::{Rows, Work};
+
+use crate::fuse::{Expr, Group, Kind};
+use crate::lower::kernel::{KExpr, KernelSet, KernelSpec};
+use crate::unroll::{operands, Dim, Graph, Op};
+
+/// A step argument before buffers are placed: a graph value, or a table the compiler makes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArgRef {
+    Node(NodeIndex),
+    /// The rope cos|sin table for (head_dim, theta, scaling).
+    RopeTable(usize, f64, serde_json::Value),
+}
+
+pub struct Scheduled {
+    pub kernel: String,
+    pub args: Vec<ArgRef>,
+    pub rows: Rows,
+    pub work: Work,
+    pub label: String,
+    /// The value this step writes (its last argument, or the cache for kv_write).
+    pub output: NodeIndex,
+}
+
+fn fixed(d: Dim) -> usize {
+    match d {
+        Dim::Fixed(n) => n,
+        other => panic!("expected a fixed dimension, got {other}"),
+    }
+}
+
+fn rows_of(d: Dim) -> Rows {
+    if d == Dim::Logits { Rows::Logits } else { Rows::Tokens }
+}
+
+/// Assigns argument slots to an expression's leaves (first appearance order, from `first`).
+fn slots(e: &Expr, args: &mut Vec<ArgRef>, first: usize) -> KExpr {
+    let mut slot = |n: NodeIndex| {
+        let a = ArgRef::Node(n);
+        first + args.iter().position(|x| *x == a).unwrap_or_else(|| {
+            args.push(a);
+            args.len() - 1
+        })
+    };
+    match e {
+        Expr::Row(n) => KExpr::Row(slot(*n)),
+        Expr::Vector(n) => KExpr::Vector(slot(*n)),
+        Expr::Normed(n, eps) => KExpr::Normed(slot(*n), *eps),
+        Expr::Acc => KExpr::Acc,
+        Expr::Add(a, b) => KExpr::Add(Box::new(slots(a, args, first)), Box::new(slots(b, args, first))),
+        Expr::Mul(a, b) => KExpr::Mul(Box::new(slots(a, args, first)), Box::new(slots(b, args, first))),
+        Expr::Silu(a) => KExpr::Silu(Box::new(slots(a, args, first))),
+    }
+}
+
+fn label(g: &Graph, group: &Group) -> String {
+    let layer = g[group.output].layer.map(|l| format!("layer {l}: ")).unwrap_or_default();
+    let mut ops: Vec<&str> = group.nodes.iter().map(|&n| g[n].op.name()).collect();
+    ops.sort();
+    ops.dedup();
+    let weight = match &group.kind {
+        Kind::Matmul { weight, .. } => match &g[*weight].op {
+            Op::Weight { name, .. } => format!(" {}", name.rsplit('.').nth(1).unwrap_or(name)),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    format!("{layer}{}{weight} ({})", g[group.output].op.name(), ops.join("+"))
+}
+
+pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet) -> Vec<Scheduled> {
+    groups
+        .iter()
+        .map(|group| {
+            let o = group.output;
+            let shape = &g[o].shape;
+            let (spec, args, rows, work) = match &group.kind {
+                Kind::Map(e) => {
+                    let mut args = vec![];
+                    let expr = slots(e, &mut args, 0);
+                    let inputs = args.len();
+                    args.push(ArgRef::Node(o));
+                    (KernelSpec::Map { width: fixed(shape[1]), inputs, expr }, args, rows_of(shape[0]), Work::Rows)
+                }
+                Kind::Matmul { weight, input, epilogue } => {
+                    let mut leaves = vec![];
+                    let input = slots(input, &mut leaves, 1);
+                    let epilogue = slots(epilogue, &mut leaves, 1);
+                    let (n, k) = (fixed(g[*weight].shape[0]), fixed(g[*weight].shape[1]));
+                    let inputs = leaves.len();
+                    let mut args = vec![ArgRef::Node(*weight)];
+                    args.extend(leaves);
+                    args.push(ArgRef::Node(o));
+                    (KernelSpec::Matmul { k, n, inputs, input, epilogue }, args, rows_of(shape[0]), Work::Columns(n))
+                }
+                Kind::Single => {
+                    let ops = operands(g, o);
+                    let mut args: Vec<ArgRef> = ops.iter().map(|&n| ArgRef::Node(n)).collect();
+                    let (spec, work) = match &g[o].op {
+                        Op::Gather => (KernelSpec::Gather { width: fixed(shape[1]) }, Work::Rows),
+                        Op::KvWrite => (KernelSpec::KvWrite { width: fixed(shape[1]) }, Work::Rows),
+                        Op::Rope { head_dim, theta, scaling } => {
+                            args.push(ArgRef::RopeTable(*head_dim, *theta, scaling.clone()));
+                            (KernelSpec::Rope { width: fixed(shape[1]), head_dim: *head_dim }, Work::Rows)
+                        }
+                        Op::Attention { heads, kv_heads, head_dim, scale } => (
+                            KernelSpec::Attention { heads: *heads, kv_heads: *kv_heads, head_dim: *head_dim, scale: *scale },
+                            Work::Heads(*heads),
+                        ),
+                        other => panic!("op {} cannot stand alone", other.name()),
+                    };
+                    if !matches!(g[o].op, Op::KvWrite) {
+                        args.push(ArgRef::Node(o));
+                    }
+                    // kv_write's output is the cache: its rows are those of the values written
+                    let rows = if matches!(g[o].op, Op::KvWrite) { g[ops[1]].shape[0] } else { shape[0] };
+                    (spec, args, rows_of(rows), work)
+                }
+            };
+            Scheduled { kernel: kernels.intern(spec), args, rows, work, label: label(g, group), output: o }
+        })
+        .collect()
+}
+

@@ -1,0 +1,115 @@
+//! Replays the plan: one forward pass = every step's kernel, its work range split over the rayon pool.
+use rayon::prelude::*;
+
+use crate::artifact::Artifact;
+use crate::buffer::AlignedBuf;
+use crate::error::{Error, Result};
+use crate::kernels::{KernelFn, Kernels};
+use crate::kv_cache::KvCache;
+use crate::plan::{Buf, Input, Rows, Work};
+
+struct Resolved {
+    f: KernelFn,
+    args: Vec<*mut u8>,
+    rows: Rows,
+    work: Work,
+}
+
+pub struct Executor {
+    steps: Vec<Resolved>,
+    arena: AlignedBuf,
+    inputs: [AlignedBuf; 3], // tokens, positions, logit rows: [max_rows] i32 each
+    pub cache: KvCache,
+    logits_offset: usize,
+    pub max_rows: usize,
+    pub vocab: usize,
+}
+
+// SAFETY: the raw pointers point into buffers this value owns or into the artifact's read-only map,
+// which the owning Model keeps alive; kernels write only to disjoint work ranges.
+unsafe impl Send for Executor {}
+
+// SAFETY: as above; a step is only read while it runs.
+unsafe impl Sync for Resolved {}
+
+impl Executor {
+    pub fn new(artifact: &Artifact, kernels: &Kernels, context: usize) -> Executor {
+        let plan = &artifact.meta.plan;
+        let arena = AlignedBuf::zeroed(plan.arena_bytes as usize);
+        let inputs = [0, 1, 2].map(|_| AlignedBuf::zeroed(plan.max_rows * 4));
+        let cache = KvCache::new(&plan.caches, context.min(plan.context));
+        let weights = artifact.weights().as_ptr() as *mut u8;
+        let pointer = |buf: &Buf| -> *mut u8 {
+            match *buf {
+                // SAFETY (all arms): offsets were laid out by the compiler within each buffer.
+                Buf::Weight { offset } => unsafe { weights.add(offset as usize) },
+                Buf::Arena { offset } => unsafe { arena.ptr().add(offset as usize) },
+                Buf::Input(which) => inputs[which as usize].ptr(),
+                Buf::Cache(i) => cache.ptr(i),
+            }
+        };
+        let steps = plan
+            .steps
+            .iter()
+            .map(|s| Resolved { f: kernels.get(&s.kernel), args: s.args.iter().map(pointer).collect(), rows: s.rows, work: s.work })
+            .collect();
+        let Buf::Arena { offset } = plan.logits else { panic!("logits must live in the arena") };
+        Executor { steps, arena, inputs, cache, logits_offset: offset as usize, max_rows: plan.max_rows, vocab: plan.vocab }
+    }
+
+    /// Runs `tokens` at positions `start..`, writing their K/V into the cache, and returns the
+    /// logits of the rows `logit_rows` (indices into `tokens`): [logit_rows.len(), vocab].
+    pub fn forward(&mut self, tokens: &[u32], start: usize, logit_rows: &[usize]) -> Result<&[f32]> {
+        let t = tokens.len();
+        assert!(t > 0 && t <= self.max_rows && logit_rows.len() <= t && logit_rows.iter().all(|&r| r < t));
+        if start + t > self.cache.context {
+            return Err(Error::ContextFull { tokens: start + t, context: self.cache.context });
+        }
+        if let Some(&id) = tokens.iter().find(|&&id| id as usize >= self.vocab) {
+            return Err(Error::TokenId { id, vocab: self.vocab });
+        }
+        for (dst, src) in self.inputs[Input::Tokens as usize].as_i32_mut(t).iter_mut().zip(tokens) {
+            *dst = *src as i32;
+        }
+        for (i, dst) in self.inputs[Input::Positions as usize].as_i32_mut(t).iter_mut().enumerate() {
+            *dst = (start + i) as i32;
+        }
+        for (dst, src) in self.inputs[Input::LogitRows as usize].as_i32_mut(logit_rows.len()).iter_mut().zip(logit_rows) {
+            *dst = *src as i32;
+        }
+        let r = logit_rows.len();
+        for step in &self.steps {
+            let rows = match step.rows {
+                Rows::Tokens => t,
+                Rows::Logits => r,
+            };
+            if rows == 0 {
+                continue;
+            }
+            run(step, rows);
+        }
+        Ok(self.arena.as_f32(self.logits_offset, r * self.vocab))
+    }
+}
+
+/// Splits the step's work range into chunks (a few per thread, so uneven cores even out).
+fn run(step: &Resolved, rows: usize) {
+    let (total, grain) = match step.work {
+        Work::Rows => (rows, 1),
+        Work::Columns(n) => (n, 16),
+        Work::Heads(h) => (h, 1),
+    };
+    let threads = rayon::current_num_threads();
+    let chunks = (total / grain).clamp(1, threads * 2);
+    let call = |c: usize| {
+        let begin = total * c / chunks / grain * grain;
+        let end = if c + 1 == chunks { total } else { total * (c + 1) / chunks / grain * grain };
+        // SAFETY: the kernel reads/writes only its arguments within [begin, end) of the work range.
+        unsafe { (step.f)(step.args.as_ptr(), rows as i64, begin as i64, end as i64) }
+    };
+    if chunks == 1 {
+        call(0)
+    } else {
+        (0..chunks).into_par_iter().for_each(call)
+    }
+}

@@ -1,0 +1,23 @@
+//! The KV cache: one pre-allocated [context, width] f32 buffer per cache input of the graph
+//! (two per layer), allocated once at load.
+use crate::buffer::AlignedBuf;
+use crate::plan::CacheSpec;
+
+pub struct KvCache {
+    buffers: Vec<AlignedBuf>,
+    pub context: usize,
+}
+
+impl KvCache {
+    pub fn new(specs: &[CacheSpec], context: usize) -> KvCache {
+        KvCache { buffers: specs.iter().map(|s| AlignedBuf::zeroed(context * s.width * 4)).collect(), context }
+    }
+
+    pub fn ptr(&self, i: usize) -> *mut u8 {
+        self.buffers[i].ptr()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.buffers.iter().map(|b| b.bytes()).sum()
+    }
+}

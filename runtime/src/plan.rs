@@ -1,0 +1,71 @@
+//! The execution plan: what the compiler decided and the runtime replays.
+//! Every step calls one native kernel `fn(args, rows, begin, end)` on a work range.
+use serde::{Deserialize, Serialize};
+
+/// Where a kernel argument lives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Buf {
+    /// A tensor in the artifact's weight section: byte offset from its start.
+    Weight { offset: u64 },
+    /// A graph input the runtime fills each pass (i32).
+    Input(Input),
+    /// One KV-cache tensor, by index into `Plan::caches`: [context, width] f32.
+    Cache(usize),
+    /// A slice of the activation arena: byte offset (64-aligned).
+    Arena { offset: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    Tokens,
+    Positions,
+    LogitRows,
+}
+
+/// How many rows a step sees: the pass's tokens, or its logit rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rows {
+    Tokens,
+    Logits,
+}
+
+/// The range a step's work is split over between threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Work {
+    /// 0..rows
+    Rows,
+    /// 0..n output columns
+    Columns(usize),
+    /// 0..n attention heads
+    Heads(usize),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Step {
+    pub kernel: String,
+    pub args: Vec<Buf>,
+    pub rows: Rows,
+    pub work: Work,
+    /// What this step computes, for people: "layer 3: q_proj ← rms_norm·g".
+    pub label: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CacheSpec {
+    pub name: String,
+    pub width: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Plan {
+    /// Most tokens one pass may take; longer prompts are prefilled in chunks of this.
+    pub max_rows: usize,
+    /// KV-cache rows: the longest sequence this artifact runs.
+    pub context: usize,
+    pub vocab: usize,
+    pub arena_bytes: u64,
+    pub caches: Vec<CacheSpec>,
+    pub steps: Vec<Step>,
+    /// The logits: [rows of LogitRows, vocab] f32.
+    pub logits: Buf,
+}

@@ -1,0 +1,31 @@
+//! Helpers for Kiln's end-to-end tests: fixture paths, compiling into a temp dir, the CLI binary.
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+/// Compiles a model into `dir/model.kiln` with default options.
+pub fn compile(model: &Path, dir: &Path) -> PathBuf {
+    let out = dir.join("model.kiln");
+    let source = compiler::load_model(model).unwrap();
+    compiler::compile::compile(&source, &out, &Default::default(), &mut |_| {}).unwrap();
+    out
+}
+
+/// The `kiln` binary cargo built next to this test.
+pub fn kiln() -> std::process::Command {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    std::process::Command::new(dir.join("kiln"))
+}
+
+/// max |a - b| / max(1, |b|) over all elements
+pub fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f32::max)
+}
