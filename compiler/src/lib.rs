@@ -3,8 +3,10 @@ pub mod bind;
 pub mod compile;
 pub mod error;
 pub mod fuse;
+pub mod gguf;
 pub mod graph;
 pub mod hf;
+pub mod info;
 pub mod lower;
 pub mod memory;
 pub mod schedule;
@@ -13,10 +15,10 @@ pub mod unroll;
 
 pub use error::{Error, Result};
 
-/// Loads a model from a Hugging Face folder (a GGUF file comes later in the pipeline).
+/// Loads a model: a Hugging Face folder or a GGUF file.
 pub fn load_model(path: &std::path::Path) -> Result<source::ModelSource> {
     if !path.exists() {
         return Err(Error::Model(format!("{}: no such file or folder", path.display())));
     }
-    hf::load(path)
+    if path.is_dir() { hf::load(path) } else { gguf::load(path) }
 }

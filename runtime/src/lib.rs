@@ -1,13 +1,17 @@
 //! The Kiln runtime: maps an artifact, loads its kernels and runs the model. No LLVM here.
 pub mod artifact;
 pub mod buffer;
+pub mod chat_template;
 pub mod cpu;
 pub mod error;
 pub mod executor;
+pub mod generate;
 pub mod kernels;
 pub mod kv_cache;
 pub mod model;
 pub mod plan;
+pub mod sampler;
+pub mod tokenizer;
 
 pub use error::{Error, Result};
 pub use model::Model;

@@ -1,0 +1,142 @@
+//! GGUF import: config from metadata, tensors renamed to Hugging Face names (Q/K rows
+//! un-permuted back from llama.cpp's rope layout) and dequantised, tokenizer and chat template.
+pub mod blocks;
+pub mod file;
+pub mod tokenizer;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::source::{ModelSource, TensorInfo, Weights};
+use file::GgufFile;
+
+/// GGUF architecture -> Hugging Face class.
+const ARCHITECTURES: &[(&str, &str)] = &[("llama", "LlamaForCausalLM")];
+
+/// GGUF tensor name (after `blk.N.`) -> Hugging Face name (after `model.layers.N.`).
+const LAYER_NAMES: &[(&str, &str)] = &[
+    ("attn_norm", "input_layernorm"),
+    ("attn_q", "self_attn.q_proj"),
+    ("attn_k", "self_attn.k_proj"),
+    ("attn_v", "self_attn.v_proj"),
+    ("attn_output", "self_attn.o_proj"),
+    ("ffn_norm", "post_attention_layernorm"),
+    ("ffn_gate", "mlp.gate_proj"),
+    ("ffn_up", "mlp.up_proj"),
+    ("ffn_down", "mlp.down_proj"),
+];
+
+fn hf_name(gguf: &str) -> Option<String> {
+    let global = [("token_embd", "model.embed_tokens"), ("output_norm", "model.norm"), ("output", "lm_head")];
+    let (stem, suffix) = gguf.rsplit_once('.')?;
+    if let Some((_, hf)) = global.iter().find(|(g, _)| *g == stem) {
+        return Some(format!("{hf}.{suffix}"));
+    }
+    let rest = stem.strip_prefix("blk.")?;
+    let (layer, part) = rest.split_once('.')?;
+    let (_, hf) = LAYER_NAMES.iter().find(|(g, _)| *g == part)?;
+    Some(format!("model.layers.{layer}.{hf}.{suffix}"))
+}
+
+struct GgufWeights {
+    file: GgufFile,
+    /// HF name -> (tensor index, heads to un-permute rows by)
+    index: BTreeMap<String, (usize, Option<usize>)>,
+    infos: BTreeMap<String, TensorInfo>,
+}
+
+impl Weights for GgufWeights {
+    fn tensors(&self) -> &BTreeMap<String, TensorInfo> {
+        &self.infos
+    }
+
+    fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
+        let (i, heads) = self.index[name];
+        let t = &self.file.tensors[i];
+        let x = blocks::dequantize(t.type_id, &self.file.map[t.start..t.end]);
+        Ok(match heads {
+            Some(h) => unpermute(&x, h, t.dims[1], t.dims[0]),
+            None => x,
+        })
+    }
+}
+
+/// llama.cpp stores Q/K rows of each head interleaved (pairs); transformers' layout is halves.
+/// GGUF row (head, d, two) holds HF row (head, two, d).
+fn unpermute(x: &[f32], heads: usize, rows: usize, cols: usize) -> Vec<f32> {
+    let half = rows / heads / 2;
+    let mut out = vec![0f32; x.len()];
+    for h in 0..heads {
+        for d in 0..half {
+            for two in 0..2 {
+                let src = h * 2 * half + d * 2 + two;
+                let dst = h * 2 * half + two * half + d;
+                out[dst * cols..(dst + 1) * cols].copy_from_slice(&x[src * cols..(src + 1) * cols]);
+            }
+        }
+    }
+    out
+}
+
+pub fn load(path: &Path) -> Result<ModelSource> {
+    let file = GgufFile::open(path)?;
+    let name = file.path.clone();
+    let arch = file.get("general.architecture").and_then(Value::as_str).unwrap_or("").to_string();
+    let hf_class = ARCHITECTURES.iter().find(|(a, _)| *a == arch).map(|(_, c)| *c).ok_or_else(|| {
+        Error::UnknownArchitecture(arch.clone(), ARCHITECTURES.iter().map(|(a, _)| *a).collect::<Vec<_>>().join(", "))
+    })?;
+    let key = |k: &str| file.get(&format!("{arch}.{k}")).cloned();
+    let n_vocab = file.get("tokenizer.ggml.tokens").and_then(Value::as_array).map(|a| a.len());
+    let tied = !file.tensors.iter().any(|t| t.name == "output.weight");
+    let mut config = json!({
+        "architectures": [hf_class],
+        "model_type": arch,
+        "hidden_size": key("embedding_length"),
+        "intermediate_size": key("feed_forward_length"),
+        "num_hidden_layers": key("block_count"),
+        "num_attention_heads": key("attention.head_count"),
+        "num_key_value_heads": key("attention.head_count_kv"),
+        "rms_norm_eps": key("attention.layer_norm_rms_epsilon"),
+        "rope_theta": key("rope.freq_base"),
+        "max_position_embeddings": key("context_length"),
+        "vocab_size": key("vocab_size").or(n_vocab.map(Value::from)),
+        "tie_word_embeddings": tied,
+    });
+    if let (Some(dim), Some(h), Some(heads)) = (key("rope.dimension_count"), key("embedding_length"), key("attention.head_count")) {
+        if dim.as_u64() != h.as_u64().zip(heads.as_u64()).map(|(h, n)| h / n.max(1)) {
+            config["head_dim"] = dim;
+        }
+    }
+    let heads = config["num_attention_heads"].as_u64().unwrap_or(1) as usize;
+    let kv_heads = config["num_key_value_heads"].as_u64().map(|x| x as usize).unwrap_or(heads);
+
+    let mut index = BTreeMap::new();
+    let mut infos = BTreeMap::new();
+    for (i, t) in file.tensors.iter().enumerate() {
+        let Some(hf) = hf_name(&t.name) else { continue };
+        let permuted = if hf.ends_with("q_proj.weight") { Some(heads) } else if hf.ends_with("k_proj.weight") { Some(kv_heads) } else { None };
+        let (tyname, _, _) = blocks::type_info(t.type_id).unwrap();
+        infos.insert(hf.clone(), TensorInfo { shape: t.dims.iter().rev().copied().collect(), dtype: tyname.into() });
+        index.insert(hf, (i, permuted));
+    }
+
+    let tokenizer_json = tokenizer::build(&file.meta, &name)?;
+    let tokens = file.get("tokenizer.ggml.tokens").and_then(Value::as_array).cloned().unwrap_or_default();
+    let token = |k: &str| file.get(k).and_then(Value::as_u64).and_then(|i| tokens.get(i as usize)).and_then(Value::as_str).map(String::from);
+    let eos_id = file.get("tokenizer.ggml.eos_token_id").and_then(Value::as_u64);
+    Ok(ModelSource {
+        path: name,
+        chat_template: file.get("tokenizer.chat_template").and_then(Value::as_str).map(String::from),
+        bos_token: token("tokenizer.ggml.bos_token_id"),
+        eos_token: token("tokenizer.ggml.eos_token_id"),
+        add_bos: file.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(false),
+        config,
+        weights: Box::new(GgufWeights { file, index, infos }),
+        tokenizer_json,
+        generation: Default::default(),
+        eos_token_ids: eos_id.map(|i| vec![i as u32]).unwrap_or_default(),
+    })
+}

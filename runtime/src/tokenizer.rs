@@ -1,0 +1,68 @@
+//! Tokenizing prompts and decoding a token stream without ever splitting a UTF-8 character.
+use crate::error::{Error, Result};
+
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    bos: Option<u32>,
+    add_bos: bool,
+}
+
+impl Tokenizer {
+    pub fn new(json: &str, bos_token: Option<&str>, add_bos: bool) -> Result<Tokenizer> {
+        let inner: tokenizers::Tokenizer = json.parse().map_err(|e| Error::Tokenizer(format!("{e}")))?;
+        let bos = bos_token.and_then(|t| inner.token_to_id(t));
+        Ok(Tokenizer { inner, bos, add_bos })
+    }
+
+    /// Token ids of `text`; special tokens written in the text are recognised. BOS is
+    /// prepended when the model asks for it and the text does not already start with it.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self.inner.encode(text, false).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let mut ids = enc.get_ids().to_vec();
+        if let (true, Some(bos)) = (self.add_bos, self.bos) {
+            if ids.first() != Some(&bos) {
+                ids.insert(0, bos);
+            }
+        }
+        Ok(ids)
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner.decode(ids, false).map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+}
+
+/// Turns generated ids into text pieces as soon as they form whole characters.
+pub struct StreamDecoder {
+    ids: Vec<u32>,
+    /// Bytes of the decoded text already handed out.
+    emitted: usize,
+}
+
+impl StreamDecoder {
+    pub fn new() -> Self {
+        StreamDecoder { ids: vec![], emitted: 0 }
+    }
+
+    /// The new text this token completes (empty while a character is still partial).
+    pub fn push(&mut self, tok: &Tokenizer, id: u32) -> Result<String> {
+        self.ids.push(id);
+        let text = tok.decode(&self.ids)?;
+        if text.ends_with('\u{FFFD}') || text.len() < self.emitted {
+            return Ok(String::new());
+        }
+        let piece = text[self.emitted..].to_string();
+        self.emitted = text.len();
+        Ok(piece)
+    }
+}
+
+impl Default for StreamDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
