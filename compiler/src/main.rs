@@ -28,6 +28,7 @@ enum Command {
         target_cpu: String,
     },
     /// Generate text from a prompt (argument, --file, or standard input).
+    #[command(allow_negative_numbers = true)]
     Run {
         artifact: PathBuf,
         prompt: Option<String>,
@@ -141,7 +142,12 @@ fn compile(model: &Path, output: &Path, target_cpu: &str) -> Result<()> {
         }
     }
     let options = compiler::compile::Options { target_cpu: target_cpu.into(), ..Default::default() };
-    let report = compiler::compile::compile(&source, output, &options, &mut |stage| eprintln!("kiln: {stage}…"))?;
+    let interactive = std::io::stderr().is_terminal();
+    let report = compiler::compile::compile(&source, output, &options, &mut |stage| {
+        if interactive {
+            eprintln!("kiln: {stage}…")
+        }
+    })?;
     let timings: Vec<String> = report.timings.iter().map(|(n, s)| format!("{n} {s:.2}s")).collect();
     eprintln!(
         "kiln: wrote {} ({:.1} MB, {} kernels, {} steps; {})",

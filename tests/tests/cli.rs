@@ -1,0 +1,121 @@
+//! The `kiln` command as a user meets it: real runs, and one-line errors for bad input.
+use std::process::Output;
+
+use kiln_tests::*;
+
+fn kiln_args(args: &[&str]) -> Output {
+    kiln().args(args).output().expect("kiln binary (cargo builds it with the workspace)")
+}
+
+/// Fails with a single `kiln: …` line containing `needle`, and no panic.
+fn assert_error(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, got success; stderr: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line expected: {err}");
+    assert!(err.starts_with("kiln: ") && err.contains(needle), "'{needle}' not in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn compile_run_info_on_a_tiny_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let art = dir.path().join("tiny.kiln");
+    let out = kiln_args(&["compile", fixture("llama_tied_gqa").to_str().unwrap(), "-o", art.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = kiln_args(&["run", art.to_str().unwrap(), "--no-chat", "--max-tokens", "5", "-v", "The quick brown"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("decode"), "--verbose prints timings");
+    let chat = kiln_args(&["run", art.to_str().unwrap(), "--max-tokens", "3", "--temperature", "0.8", "--seed", "1", "hi"]);
+    assert!(chat.status.success(), "{}", String::from_utf8_lossy(&chat.stderr));
+    let info = kiln_args(&["info", art.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&info.stdout).contains("architecture   llama"));
+}
+
+#[test]
+fn bad_models_get_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.kiln");
+    let o = out.to_str().unwrap();
+    assert_error(&kiln_args(&["compile", "/nonexistent/model", "-o", o]), "no such file");
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_error(&kiln_args(&["compile", empty.to_str().unwrap(), "-o", o]), "no config.json");
+
+    // a copy of a fixture, then broken in different ways
+    let copy = |name: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        for f in std::fs::read_dir(fixture("llama_tied_gqa")).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, d.join(f.file_name().unwrap())).unwrap();
+        }
+        d
+    };
+    let truncated = copy("truncated");
+    let st = truncated.join("model.safetensors");
+    let bytes = std::fs::read(&st).unwrap();
+    std::fs::write(&st, &bytes[..bytes.len() / 2]).unwrap();
+    assert_error(&kiln_args(&["compile", truncated.to_str().unwrap(), "-o", o]), "truncated or corrupt safetensors");
+
+    let unknown = copy("unknown");
+    let cfg = std::fs::read_to_string(unknown.join("config.json")).unwrap().replace("LlamaForCausalLM", "MysteryForCausalLM");
+    std::fs::write(unknown.join("config.json"), cfg).unwrap();
+    assert_error(&kiln_args(&["compile", unknown.to_str().unwrap(), "-o", o]), "unknown architecture 'MysteryForCausalLM'");
+
+    let missing = copy("missing");
+    let cfg = std::fs::read_to_string(missing.join("config.json")).unwrap().replace("\"hidden_size\"", "\"hidden_sizes\"");
+    std::fs::write(missing.join("config.json"), cfg).unwrap();
+    assert_error(&kiln_args(&["compile", missing.to_str().unwrap(), "-o", o]), "missing required field 'hidden_size'");
+
+    let no_tok = copy("no_tokenizer");
+    std::fs::remove_file(no_tok.join("tokenizer.json")).unwrap();
+    assert_error(&kiln_args(&["compile", no_tok.to_str().unwrap(), "-o", o]), "no tokenizer.json");
+
+    let gguf = dir.path().join("bad.gguf");
+    std::fs::write(&gguf, b"GGUF\x03\0\0\0\x05\0\0\0\0\0\0\0").unwrap();
+    assert_error(&kiln_args(&["compile", gguf.to_str().unwrap(), "-o", o]), "truncated GGUF");
+
+    assert_error(&kiln_args(&["compile", fixture("llama_tied_gqa").to_str().unwrap(), "-o", "/nonexistent/dir/x.kiln"]), "does not exist");
+}
+
+#[test]
+fn bad_artifacts_and_options_get_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let art = compile(&fixture("llama_tied_gqa"), dir.path());
+    let a = art.to_str().unwrap();
+    let bytes = std::fs::read(&art).unwrap();
+
+    assert_error(&kiln_args(&["run", a, "--temperature", "-1", "hi"]), "--temperature");
+    assert_error(&kiln_args(&["run", "/nonexistent.kiln", "hi"]), "No such file");
+
+    let broken = dir.path().join("broken.kiln");
+    let b = broken.to_str().unwrap();
+    std::fs::write(&broken, &bytes[..bytes.len() - 100]).unwrap();
+    assert_error(&kiln_args(&["run", b, "hi"]), "truncated artifact");
+
+    let mut other = bytes.clone();
+    other[8] = 99; // format version
+    std::fs::write(&broken, &other).unwrap();
+    assert_error(&kiln_args(&["run", b, "hi"]), "format version 99");
+
+    let mut flipped = bytes.clone();
+    let n = flipped.len();
+    flipped[n - 10] ^= 0xff;
+    std::fs::write(&broken, &flipped).unwrap();
+    assert_error(&kiln_args(&["info", b]), "checksum");
+
+    std::fs::write(&broken, b"not an artifact at all, clearly").unwrap();
+    assert_error(&kiln_args(&["run", b, "hi"]), "not a Kiln artifact");
+
+    // An artifact whose kernels need a feature this CPU lacks.
+    let opened = runtime::artifact::Artifact::open(&art, false).unwrap();
+    let mut meta = opened.meta.clone();
+    meta.cpu_features.push("avx512fp16".into());
+    meta.cpu_features.push("amx-imaginary".into());
+    runtime::artifact::write(&broken, &meta, opened.code(), opened.weights().len() as u64, |w| w.write_all(opened.weights())).unwrap();
+    assert_error(&kiln_args(&["run", b, "hi"]), "CPU features this machine lacks: amx-imaginary");
+
+    let long = "word ".repeat(200);
+    assert_error(&kiln_args(&["run", a, "--ctx", "32", "--no-chat", &long]), "context holds 32");
+}
