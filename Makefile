@@ -54,7 +54,7 @@ graphs: venv
 fixtures: venv model
 	cd python-trace && ../$(PY) make_fixtures.py && ../$(PY) reference_smollm2.py ../$(MODEL)
 
-bench: build model
+bench: build model venv
 	./bench.sh $(KILN) $(MODEL)
 
 clean:

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# make bench: compile time, load time, prefill and decode tok/s (median of 5 runs), peak RSS,
+# and decode's share of the memory-bandwidth roofline measured in the same run.
+set -euo pipefail
+KILN=$1 MODEL=$2
+ART=$(mktemp -d)/bench.kiln
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+start=$(date +%s.%N); $KILN compile "$MODEL" -o "$ART" 2>/dev/null; end=$(date +%s.%N)
+echo "compile        $(echo "$end - $start" | bc) s"
+
+PROMPT=$(printf 'The history of the city of Paris begins %.0s' {1..8})
+prefill=() decode=() rss=()
+for i in 1 2 3 4 5; do
+  out=$( { /usr/bin/time -f "RSS %M" $KILN run "$ART" --no-chat --max-tokens 64 --verbose "$PROMPT" >/dev/null; } 2>&1 )
+  prefill+=("$(echo "$out" | sed -n 's/.*prefill \([0-9.]*\) tok\/s.*/\1/p')")
+  decode+=("$(echo "$out" | sed -n 's/.*decode \([0-9.]*\) tok\/s.*/\1/p')")
+  rss+=("$(echo "$out" | sed -n 's/^RSS \([0-9]*\)/\1/p')")
+done
+load=$( { /usr/bin/time -f "%e" $KILN run "$ART" --no-chat --max-tokens 1 "a" >/dev/null; } 2>&1 | tail -1)
+p=$(printf '%s\n' "${prefill[@]}" | median); d=$(printf '%s\n' "${decode[@]}" | median); r=$(printf '%s\n' "${rss[@]}" | median)
+echo "load+1 token   ${load} s"
+echo "prefill        ${p} tok/s (median of 5, ${#PROMPT} chars prompt)"
+echo "decode         ${d} tok/s (median of 5)"
+echo "peak RSS       $((r / 1024)) MB"
+
+# Memory bandwidth of this machine, now: stream-read a buffer larger than the caches.
+bw=$(.venv/bin/python - <<'PY'
+import time
+import numpy as np
+a = np.ones(1 << 28, dtype=np.float32)  # 1 GiB, touched
+best = 0
+for _ in range(5):
+    t = time.perf_counter(); a.sum(); dt = time.perf_counter() - t
+    best = max(best, a.nbytes / dt)
+print(f"{best / 1e9:.1f}")
+PY
+)
+wbytes=$($KILN info "$ART" | sed -n 's/^per token *\([0-9.]*\) MB.*/\1/p')
+echo "memory bw      ${bw} GB/s (one thread: numpy sum over 1 GiB, best of 5, measured now)"
+echo "decode roofline $(echo "scale=1; $bw * 1000 / $wbytes" | bc) tok/s for ${wbytes} MB/token -> $(echo "scale=0; 100 * $d / ($bw * 1000 / $wbytes)" | bc)% of it"
