@@ -133,7 +133,7 @@ pub fn fuse(g: &Graph) -> Vec<Group> {
         for src in expr.row_sources() {
             let Some(&gi) = owner.get(&src) else { continue };
             let Some(Group { kind: Kind::Map(inner), .. }) = &groups[gi] else { continue };
-            if consumers(g, src) != 1 || !matches!(expr, _ if expr.leaves().contains(&&Expr::Row(src))) {
+            if consumers(g, src) != 1 || !expr.leaves().contains(&&Expr::Row(src)) {
                 continue;
             }
             let merged = expr.substitute(src, inner);
@@ -179,8 +179,11 @@ pub fn fuse(g: &Graph) -> Vec<Group> {
             *input = prologue;
             mine.extend(nodes);
         }
+        // every reader is a matmul taking x as its input, and each has absorbed the prologue by now
         let only_matmuls = g.neighbors_directed(x, Direction::Outgoing).all(|c| {
-            owner.get(&c).is_some_and(|&ci| matches!(&groups[ci], Some(Group { kind: Kind::Matmul { input, .. }, .. }) if *input != Expr::Row(x)))
+            g[c].op == Op::Matmul
+                && operands(g, c)[0] == x
+                && owner.get(&c).is_some_and(|&ci| matches!(&groups[ci], Some(Group { kind: Kind::Matmul { input, .. }, .. }) if *input != Expr::Row(x)))
         });
         if only_matmuls {
             groups[pi] = None;

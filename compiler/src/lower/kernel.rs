@@ -1,7 +1,5 @@
 //! Kernel specifications: what each native function computes, independent of where its
 //! arguments live. Identical specs (every layer's q_proj, say) share one function.
-use std::fmt::Write;
-
 /// An elementwise expression over a kernel's arguments (see fuse::Expr); indices are argument slots.
 #[derive(Clone, Debug, PartialEq)]
 pub enum KExpr {
@@ -77,14 +75,6 @@ impl KernelSet {
 
     pub fn names(&self) -> Vec<String> {
         self.specs.iter().enumerate().map(|(i, s)| Self::name(i, s)).collect()
-    }
-
-    pub fn listing(&self) -> String {
-        let mut out = String::new();
-        for (i, s) in self.specs.iter().enumerate() {
-            let _ = writeln!(out, "{}: {s:?}", Self::name(i, s));
-        }
-        out
     }
 }
 
