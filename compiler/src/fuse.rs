@@ -15,37 +15,39 @@ use petgraph::Direction;
 
 use crate::unroll::{operands, Graph, Op};
 
-/// An elementwise expression at output position [t, j].
+/// An elementwise expression at output position [t, j]. Leaves name values by `T`: graph
+/// nodes here, argument slots once scheduled (`lower::kernel::KExpr`).
 #[derive(Clone, Debug, PartialEq)]
-pub enum Expr {
+pub enum Expr<T = NodeIndex> {
     /// value[t, j]
-    Row(NodeIndex),
+    Row(T),
     /// value[j], broadcast over rows
-    Vector(NodeIndex),
+    Vector(T),
     /// value[t, j] · rsqrt(mean_j(value[t, :]²) + eps)
-    Normed(NodeIndex, f32),
+    Normed(T, f32),
     /// a matmul's dot product at [t, j]
     Acc,
-    Add(Box<Expr>, Box<Expr>),
-    Mul(Box<Expr>, Box<Expr>),
-    Silu(Box<Expr>),
+    Add(Box<Expr<T>>, Box<Expr<T>>),
+    Mul(Box<Expr<T>>, Box<Expr<T>>),
+    Silu(Box<Expr<T>>),
 }
 
-impl Expr {
-    fn map(&self, f: &mut impl FnMut(&Expr) -> Option<Expr>) -> Expr {
-        if let Some(e) = f(self) {
-            return e;
-        }
+impl<T: Copy + PartialEq> Expr<T> {
+    /// The same expression with every leaf renamed by `f`.
+    pub fn relabel<U>(&self, f: &mut impl FnMut(T) -> U) -> Expr<U> {
         match self {
-            Expr::Add(a, b) => Expr::Add(Box::new(a.map(f)), Box::new(b.map(f))),
-            Expr::Mul(a, b) => Expr::Mul(Box::new(a.map(f)), Box::new(b.map(f))),
-            Expr::Silu(a) => Expr::Silu(Box::new(a.map(f))),
-            leaf => leaf.clone(),
+            Expr::Row(n) => Expr::Row(f(*n)),
+            Expr::Vector(n) => Expr::Vector(f(*n)),
+            Expr::Normed(n, eps) => Expr::Normed(f(*n), *eps),
+            Expr::Acc => Expr::Acc,
+            Expr::Add(a, b) => Expr::Add(Box::new(a.relabel(f)), Box::new(b.relabel(f))),
+            Expr::Mul(a, b) => Expr::Mul(Box::new(a.relabel(f)), Box::new(b.relabel(f))),
+            Expr::Silu(a) => Expr::Silu(Box::new(a.relabel(f))),
         }
     }
 
     /// Every leaf, left to right.
-    pub fn leaves(&self) -> Vec<&Expr> {
+    pub fn leaves(&self) -> Vec<&Expr<T>> {
         match self {
             Expr::Add(a, b) | Expr::Mul(a, b) => [a.leaves(), b.leaves()].concat(),
             Expr::Silu(a) => a.leaves(),
@@ -53,25 +55,37 @@ impl Expr {
         }
     }
 
-    /// The nodes whose rows this expression reads (Row or Normed leaves).
-    fn row_sources(&self) -> Vec<NodeIndex> {
-        self.leaves()
-            .into_iter()
-            .filter_map(|l| match l {
-                Expr::Row(n) | Expr::Normed(n, _) => Some(*n),
-                _ => None,
-            })
-            .collect()
+    /// The values this expression reads by row (Row or Normed leaves).
+    fn row_sources(&self) -> Vec<T> {
+        self.leaves().into_iter().filter_map(|l| if let Expr::Row(n) | Expr::Normed(n, _) = l { Some(*n) } else { None }).collect()
     }
 
-    fn normed_sources(&self) -> Vec<NodeIndex> {
-        let mut v: Vec<_> = self.leaves().into_iter().filter_map(|l| if let Expr::Normed(n, _) = l { Some(*n) } else { None }).collect();
-        v.dedup();
+    /// The (single, if fusable) normalised source and its eps.
+    pub fn normed(&self) -> Option<(T, f32)> {
+        self.leaves().into_iter().find_map(|l| if let Expr::Normed(n, eps) = l { Some((*n, *eps)) } else { None })
+    }
+
+    fn normed_sources(&self) -> Vec<T> {
+        let mut v: Vec<T> = vec![];
+        for l in self.leaves() {
+            if let Expr::Normed(n, _) = l {
+                if !v.contains(n) {
+                    v.push(*n);
+                }
+            }
+        }
         v
     }
 
-    fn substitute(&self, node: NodeIndex, with: &Expr) -> Expr {
-        self.map(&mut |e| (*e == Expr::Row(node)).then(|| with.clone()))
+    /// Replaces the leaf `Row(node)` by `with`.
+    fn substitute(&self, node: T, with: &Expr<T>) -> Expr<T> {
+        match self {
+            Expr::Row(n) if *n == node => with.clone(),
+            Expr::Add(a, b) => Expr::Add(Box::new(a.substitute(node, with)), Box::new(b.substitute(node, with))),
+            Expr::Mul(a, b) => Expr::Mul(Box::new(a.substitute(node, with)), Box::new(b.substitute(node, with))),
+            Expr::Silu(a) => Expr::Silu(Box::new(a.substitute(node, with))),
+            leaf => leaf.clone(),
+        }
     }
 }
 

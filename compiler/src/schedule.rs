@@ -38,22 +38,13 @@ fn rows_of(d: Dim) -> Rows {
 
 /// Assigns argument slots to an expression's leaves (first appearance order, from `first`).
 fn slots(e: &Expr, args: &mut Vec<ArgRef>, first: usize) -> KExpr {
-    let mut slot = |n: NodeIndex| {
+    e.relabel(&mut |n| {
         let a = ArgRef::Node(n);
         first + args.iter().position(|x| *x == a).unwrap_or_else(|| {
             args.push(a);
             args.len() - 1
         })
-    };
-    match e {
-        Expr::Row(n) => KExpr::Row(slot(*n)),
-        Expr::Vector(n) => KExpr::Vector(slot(*n)),
-        Expr::Normed(n, eps) => KExpr::Normed(slot(*n), *eps),
-        Expr::Acc => KExpr::Acc,
-        Expr::Add(a, b) => KExpr::Add(Box::new(slots(a, args, first)), Box::new(slots(b, args, first))),
-        Expr::Mul(a, b) => KExpr::Mul(Box::new(slots(a, args, first)), Box::new(slots(b, args, first))),
-        Expr::Silu(a) => KExpr::Silu(Box::new(slots(a, args, first))),
-    }
+    })
 }
 
 fn label(g: &Graph, group: &Group) -> String {

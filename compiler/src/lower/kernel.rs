@@ -1,28 +1,7 @@
 //! Kernel specifications: what each native function computes, independent of where its
 //! arguments live. Identical specs (every layer's q_proj, say) share one function.
-/// An elementwise expression over a kernel's arguments (see fuse::Expr); indices are argument slots.
-#[derive(Clone, Debug, PartialEq)]
-pub enum KExpr {
-    Row(usize),
-    Vector(usize),
-    Normed(usize, f32),
-    Acc,
-    Add(Box<KExpr>, Box<KExpr>),
-    Mul(Box<KExpr>, Box<KExpr>),
-    Silu(Box<KExpr>),
-}
-
-impl KExpr {
-    /// The argument slot and eps of the (single) normalised row source, if any.
-    pub fn normed(&self) -> Option<(usize, f32)> {
-        match self {
-            KExpr::Normed(i, eps) => Some((*i, *eps)),
-            KExpr::Add(a, b) | KExpr::Mul(a, b) => a.normed().or_else(|| b.normed()),
-            KExpr::Silu(a) => a.normed(),
-            _ => None,
-        }
-    }
-}
+/// A fused expression whose leaves are argument slots of the kernel.
+pub type KExpr = crate::fuse::Expr<usize>;
 
 /// Each kernel is `void name(void **args, i64 rows, i64 begin, i64 end)`.
 #[derive(Clone, Debug, PartialEq)]
