@@ -16,8 +16,4 @@ impl KvCache {
     pub fn ptr(&self, i: usize) -> *mut u8 {
         self.buffers[i].ptr()
     }
-
-    pub fn bytes(&self) -> usize {
-        self.buffers.iter().map(|b| b.bytes()).sum()
-    }
 }

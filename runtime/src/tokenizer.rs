@@ -30,34 +30,33 @@ impl Tokenizer {
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.inner.decode(ids, false).map_err(|e| Error::Tokenizer(e.to_string()))
     }
-
-    pub fn token_to_id(&self, token: &str) -> Option<u32> {
-        self.inner.token_to_id(token)
-    }
 }
 
-/// Turns generated ids into text pieces as soon as they form whole characters.
+/// Turns generated ids into text pieces as soon as they form whole characters. Only a short
+/// window of recent ids is re-decoded per token (byte-level tokens need their neighbours).
 pub struct StreamDecoder {
     ids: Vec<u32>,
-    /// Bytes of the decoded text already handed out.
-    emitted: usize,
+    /// ids[prefix..read] were decoded and handed out already
+    prefix: usize,
+    read: usize,
 }
 
 impl StreamDecoder {
     pub fn new() -> Self {
-        StreamDecoder { ids: vec![], emitted: 0 }
+        StreamDecoder { ids: vec![], prefix: 0, read: 0 }
     }
 
     /// The new text this token completes (empty while a character is still partial).
     pub fn push(&mut self, tok: &Tokenizer, id: u32) -> Result<String> {
         self.ids.push(id);
-        let text = tok.decode(&self.ids)?;
-        if text.ends_with('\u{FFFD}') || text.len() < self.emitted {
+        let done = tok.decode(&self.ids[self.prefix..self.read])?;
+        let text = tok.decode(&self.ids[self.prefix..])?;
+        if text.ends_with('\u{FFFD}') || text.len() <= done.len() || !text.is_char_boundary(done.len()) {
             return Ok(String::new());
         }
-        let piece = text[self.emitted..].to_string();
-        self.emitted = text.len();
-        Ok(piece)
+        self.prefix = self.read;
+        self.read = self.ids.len();
+        Ok(text[done.len()..].to_string())
     }
 }
 

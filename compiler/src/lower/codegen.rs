@@ -167,9 +167,10 @@ impl<'ctx> Cg<'ctx> {
     /// Σ lanes, in any order.
     pub fn hsum(&self, v: VectorValue<'ctx>) -> FloatValue<'ctx> {
         let f = Intrinsic::find("llvm.vector.reduce.fadd").unwrap().get_declaration(&self.module, &[v.get_type().into()]).unwrap();
-        let call = ok!(self.b.build_call(f, &[self.f32.const_zero().into(), v.into()], ""));
-        let _ = call.try_as_basic_value().basic().unwrap().as_instruction_value().unwrap().set_fast_math_flags(inkwell::values::FastMathFlags::all());
-        call.try_as_basic_value().basic().unwrap().into_float_value()
+        let sum = ok!(self.b.build_call(f, &[self.f32.const_zero().into(), v.into()], "")).try_as_basic_value().basic().unwrap();
+        // reassociation lets LLVM reduce as a tree instead of lane by lane
+        let _ = sum.as_instruction_value().unwrap().set_fast_math_flags(inkwell::values::FastMathFlags::all());
+        sum.into_float_value()
     }
 
     /// max over lanes.
