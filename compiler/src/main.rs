@@ -99,7 +99,8 @@ fn run(cli: Cli) -> Result<()> {
                     messages.push(Message { role: "system".into(), content: s });
                 }
                 messages.push(Message { role: "user".into(), content: prompt });
-                ChatTemplate::new(template)?.render(&messages, true, meta.bos_token.as_deref(), meta.eos_token.as_deref())?
+                let vars = serde_json::json!({"messages": messages, "add_generation_prompt": true, "bos_token": meta.bos_token, "eos_token": meta.eos_token});
+                ChatTemplate::new(template, None)?.render(&vars)?
             };
             let ids = tok.encode(&text)?;
             if ids.is_empty() {
