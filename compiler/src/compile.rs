@@ -98,14 +98,20 @@ fn rope_table(head_dim: usize, theta: f64, scaling: &serde_json::Value, context:
     Ok(table)
 }
 
-pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
+/// What `compile` reports as it goes: a new stage, or bytes of weights written so far.
+pub enum Progress<'a> {
+    Stage(&'a str),
+    Weights { done: u64, total: u64 },
+}
+
+pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
     let mut timings = vec![];
     let mut clock = Instant::now();
     let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {
         timings.push((name, clock.elapsed().as_secs_f64()));
         clock = Instant::now();
     };
-    progress("parsing and fusing the graph");
+    progress(Progress::Stage("parsing and fusing the graph"));
     let c = analyse(&source.config)?;
     let g = &c.graph;
     let context = c.dims.get("max_context").copied().unwrap_or(2048);
@@ -212,15 +218,15 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     };
     lap("plan", &mut timings);
 
-    progress("generating native code with LLVM");
+    progress(Progress::Stage("generating native code with LLVM"));
     let cpu = TargetCpu::resolve(&options.target_cpu)?;
     let (_ir, code) = lower::build(&kernels, &cpu)?;
     lap("llvm", &mut timings);
 
-    progress("writing weights");
+    progress(Progress::Stage("writing weights"));
     let tokenizer = tokenizers::Tokenizer::from_str(&source.tokenizer_json).map_err(|e| Error::Model(format!("{}: tokenizer.json: {e}", source.path)))?;
     let mut eos_token_ids = source.eos_token_ids.clone();
-    if let Some(id) = source.eos_token.as_deref().and_then(|t| tokenizer.token_to_id(t)) {
+    if let Some(id) = source.special_tokens.get("eos_token").and_then(|t| tokenizer.token_to_id(t)) {
         eos_token_ids.push(id);
     }
     eos_token_ids.sort();
@@ -230,12 +236,12 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
         architecture: c.arch.clone(),
         source: source.path.clone(),
         dims: c.dims.clone(),
+        config: source.config.clone(),
         plan,
         tensors: tensors.iter().map(|(e, _)| e.clone()).collect(),
         tokenizer: source.tokenizer_json.clone(),
-        chat_template: source.chat_template.clone(),
-        bos_token: source.bos_token.clone(),
-        eos_token: source.eos_token.clone(),
+        chat_templates: source.chat_templates.clone(),
+        special_tokens: source.special_tokens.clone(),
         eos_token_ids,
         add_bos: source.add_bos,
         generation: source.generation.clone(),
@@ -262,6 +268,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
             let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
             w.write_all(&bytes)?;
             written = entry.offset + bytes.len() as u64;
+            progress(Progress::Weights { done: written, total: weights_len });
         }
         w.write_all(&vec![0u8; (weights_len - written) as usize])
     })

@@ -72,20 +72,28 @@ fn token_text(v: &Value) -> Option<String> {
     v.as_str().map(String::from).or_else(|| v.get("content").and_then(Value::as_str).map(String::from))
 }
 
-/// The chat template: chat_template.jinja, else tokenizer_config.json's (a string, or a named list).
-fn chat_template(dir: &Path, tokenizer_config: &Value) -> Result<Option<String>> {
+/// Chat templates by name: tokenizer_config.json's (a string = "default", or a named list),
+/// with chat_template.jinja as "default" when present (transformers prefers the file).
+fn chat_templates(dir: &Path, tokenizer_config: &Value) -> Result<BTreeMap<String, String>> {
+    let mut templates = BTreeMap::new();
+    match &tokenizer_config["chat_template"] {
+        Value::String(s) => {
+            templates.insert("default".to_string(), s.clone());
+        }
+        Value::Array(list) => {
+            for t in list {
+                if let (Some(name), Some(text)) = (t["name"].as_str(), t["template"].as_str()) {
+                    templates.insert(name.to_string(), text.to_string());
+                }
+            }
+        }
+        _ => {}
+    }
     let file = dir.join("chat_template.jinja");
     if file.exists() {
-        return std::fs::read_to_string(&file).map(Some).map_err(io(&file));
+        templates.insert("default".to_string(), std::fs::read_to_string(&file).map_err(io(&file))?);
     }
-    Ok(match &tokenizer_config["chat_template"] {
-        Value::String(s) => Some(s.clone()),
-        Value::Array(list) => {
-            let named = |n: &str| list.iter().find(|t| t["name"] == n).and_then(|t| t["template"].as_str()).map(String::from);
-            named("default").or_else(|| list.first().and_then(|t| t["template"].as_str()).map(String::from))
-        }
-        _ => None,
-    })
+    Ok(templates)
 }
 
 pub fn load(dir: &Path) -> Result<ModelSource> {
@@ -136,9 +144,11 @@ pub fn load(dir: &Path) -> Result<ModelSource> {
     eos_token_ids.extend(ids(&config["eos_token_id"]));
     Ok(ModelSource {
         path: name,
-        chat_template: chat_template(dir, &tokenizer_config)?,
-        bos_token: token_text(&tokenizer_config["bos_token"]),
-        eos_token: token_text(&tokenizer_config["eos_token"]),
+        chat_templates: chat_templates(dir, &tokenizer_config)?,
+        special_tokens: ["bos_token", "eos_token", "unk_token", "pad_token"]
+            .into_iter()
+            .filter_map(|k| Some((k.to_string(), token_text(&tokenizer_config[k])?)))
+            .collect(),
         add_bos: tokenizer_config["add_bos_token"].as_bool().unwrap_or(false),
         config,
         weights: Box::new(SafetensorsWeights { shards, index, infos }),

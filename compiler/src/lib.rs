@@ -6,6 +6,7 @@ pub mod fuse;
 pub mod gguf;
 pub mod graph;
 pub mod hf;
+pub mod hf_cache;
 pub mod info;
 pub mod lower;
 pub mod memory;
@@ -15,9 +16,13 @@ pub mod unroll;
 
 pub use error::{Error, Result};
 
-/// Loads a model: a Hugging Face folder or a GGUF file.
+/// Loads a model: a Hugging Face folder, a GGUF file, or `org/name` from the local HF cache.
 pub fn load_model(path: &std::path::Path) -> Result<source::ModelSource> {
     if !path.exists() {
+        let spec = path.to_string_lossy();
+        if hf_cache::is_hub_id(&spec) {
+            return hf::load(&hf_cache::resolve(&spec, &hf_cache::cache_dir())?);
+        }
         return Err(Error::Model(format!("{}: no such file or folder", path.display())));
     }
     if path.is_dir() { hf::load(path) } else { gguf::load(path) }

@@ -26,9 +26,10 @@ pub struct ModelSource {
     pub weights: Box<dyn Weights>,
     /// tokenizer.json text.
     pub tokenizer_json: String,
-    pub chat_template: Option<String>,
-    pub bos_token: Option<String>,
-    pub eos_token: Option<String>,
+    /// Chat templates by name: "default", and e.g. "tool_use".
+    pub chat_templates: BTreeMap<String, String>,
+    /// Special tokens' text as templates see them: bos_token, eos_token, unk_token, pad_token.
+    pub special_tokens: BTreeMap<String, String>,
     pub add_bos: bool,
     pub generation: GenerationDefaults,
     /// Extra end-of-sequence ids named by config files.

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::plan::Plan;
 
 pub const MAGIC: [u8; 8] = *b"KILNART\0";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 pub const ALIGN: u64 = 64;
 
 /// magic[8] | version u32 | header_len u32 | (offset u64, len u64) × meta, code, weights | file_len u64 | crc32 u32 | reserved u32
@@ -92,13 +92,16 @@ pub struct Meta {
     pub architecture: String,
     pub source: String,
     pub dims: BTreeMap<String, usize>,
+    /// The model's config.json (bound again by `kiln info` to rebuild the fused graph).
+    pub config: serde_json::Value,
     pub plan: Plan,
     pub tensors: Vec<TensorEntry>,
     /// tokenizer.json as text.
     pub tokenizer: String,
-    pub chat_template: Option<String>,
-    pub bos_token: Option<String>,
-    pub eos_token: Option<String>,
+    /// Chat templates by name ("default", "tool_use", …).
+    pub chat_templates: BTreeMap<String, String>,
+    /// bos_token, eos_token, unk_token, pad_token: their text, as templates see them.
+    pub special_tokens: BTreeMap<String, String>,
     pub eos_token_ids: Vec<u32>,
     pub add_bos: bool,
     pub generation: GenerationDefaults,
@@ -183,6 +186,12 @@ pub struct Artifact {
 }
 
 impl Artifact {
+    /// Whether `path` is a file starting with the artifact magic.
+    pub fn is_artifact(path: &Path) -> bool {
+        let mut magic = [0u8; 8];
+        std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok() && magic == MAGIC
+    }
+
     /// Maps and verifies an artifact; `check_cpu` refuses one this CPU cannot run.
     pub fn open(path: &Path, check_cpu: bool) -> Result<Artifact> {
         let name = path.display().to_string();

@@ -22,7 +22,11 @@ pub enum Error {
     Tokenizer(String),
     #[error("chat template: {0}")]
     Template(String),
-    #[error("the prompt has {tokens} tokens but the context holds {context}")]
+    #[error("this model has no chat template; use --no-chat")]
+    NoChatTemplate,
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+    #[error("the prompt has {tokens} tokens but the context holds {context}; shorten it or raise --ctx")]
     ContextFull { tokens: usize, context: usize },
     #[error("token id {id} is outside the vocabulary ({vocab})")]
     TokenId { id: u32, vocab: usize },

@@ -5,12 +5,14 @@ pub mod chat_template;
 pub mod cpu;
 pub mod error;
 pub mod executor;
-pub mod generate;
 pub mod kernels;
 pub mod kv_cache;
 pub mod model;
 pub mod plan;
+pub mod prompt;
 pub mod sampler;
+pub mod session;
+pub mod stop;
 pub mod tokenizer;
 
 pub use error::{Error, Result};

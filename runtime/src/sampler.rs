@@ -1,4 +1,5 @@
-//! Choosing the next token: greedy, or temperature with top-k / top-p, seeded.
+//! Choosing the next token: a repetition penalty, then greedy, or temperature with top-k / top-p /
+//! min-p, seeded.
 
 #[derive(Clone, Debug)]
 pub struct SamplerConfig {
@@ -8,12 +9,18 @@ pub struct SamplerConfig {
     pub top_k: usize,
     /// 1 = off
     pub top_p: f32,
+    /// Drop tokens less likely than min_p × the most likely one; 0 = off.
+    pub min_p: f32,
+    /// llama.cpp's: logits of the last `repeat_last_n` tokens are divided (if > 0) or multiplied
+    /// (if < 0) by it; 1 = off.
+    pub repeat_penalty: f32,
+    pub repeat_last_n: usize,
     pub seed: u64,
 }
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        SamplerConfig { temperature: 0.0, top_k: 0, top_p: 1.0, seed: 0 }
+        SamplerConfig { temperature: 0.0, top_k: 0, top_p: 1.0, min_p: 0.0, repeat_penalty: 1.0, repeat_last_n: 64, seed: 0 }
     }
 }
 
@@ -37,7 +44,23 @@ impl Sampler {
         ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
     }
 
-    pub fn sample(&mut self, logits: &[f32]) -> u32 {
+    /// The next token after `history` (the tokens so far, for the repetition penalty).
+    pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
+        let mut penalised;
+        let logits = if self.config.repeat_penalty != 1.0 {
+            penalised = logits.to_vec();
+            let mut recent = history[history.len().saturating_sub(self.config.repeat_last_n)..].to_vec();
+            recent.sort_unstable();
+            recent.dedup();
+            for &t in &recent {
+                if let Some(l) = penalised.get_mut(t as usize) {
+                    *l = if *l > 0.0 { *l / self.config.repeat_penalty } else { *l * self.config.repeat_penalty };
+                }
+            }
+            &penalised[..]
+        } else {
+            logits
+        };
         let greedy = || logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0 as u32;
         if self.config.temperature <= 0.0 {
             return greedy();
@@ -51,6 +74,11 @@ impl Sampler {
         let mut probs: Vec<f32> = cand.iter().map(|c| (c.1 - max).exp()).collect();
         let sum: f32 = probs.iter().sum();
         probs.iter_mut().for_each(|p| *p /= sum);
+        if self.config.min_p > 0.0 {
+            let floor = probs[0] * self.config.min_p;
+            let n = probs.iter().take_while(|&&p| p >= floor).count();
+            probs.truncate(n);
+        }
         if self.config.top_p < 1.0 {
             let mut acc = 0.0;
             let keep = probs.iter().position(|p| {
@@ -59,9 +87,9 @@ impl Sampler {
             });
             let n = keep.map_or(probs.len(), |i| i + 1);
             probs.truncate(n);
-            let s: f32 = probs.iter().sum();
-            probs.iter_mut().for_each(|p| *p /= s);
         }
+        let s: f32 = probs.iter().sum();
+        probs.iter_mut().for_each(|p| *p /= s);
         let r = self.uniform();
         let mut acc = 0.0;
         for (i, p) in probs.iter().enumerate() {
@@ -81,16 +109,22 @@ mod tests {
     #[test]
     fn greedy_top_k_and_seeds() {
         let logits = [0.0, 3.0, 1.0, 2.9];
-        assert_eq!(Sampler::new(SamplerConfig::default()).sample(&logits), 1);
+        assert_eq!(Sampler::new(SamplerConfig::default()).sample(&logits, &[]), 1);
         let top1 = SamplerConfig { temperature: 1.0, top_k: 1, ..Default::default() };
-        assert_eq!(Sampler::new(top1).sample(&logits), 1);
+        assert_eq!(Sampler::new(top1).sample(&logits, &[]), 1);
         let hot = SamplerConfig { temperature: 5.0, seed: 7, ..Default::default() };
-        let a: Vec<u32> = { let mut s = Sampler::new(hot.clone()); (0..20).map(|_| s.sample(&logits)).collect() };
-        let b: Vec<u32> = { let mut s = Sampler::new(hot); (0..20).map(|_| s.sample(&logits)).collect() };
+        let a: Vec<u32> = { let mut s = Sampler::new(hot.clone()); (0..20).map(|_| s.sample(&logits, &[])).collect() };
+        let b: Vec<u32> = { let mut s = Sampler::new(hot); (0..20).map(|_| s.sample(&logits, &[])).collect() };
         assert_eq!(a, b, "same seed, same tokens");
         assert!(a.iter().any(|&t| t != 1), "high temperature explores");
         let nucleus = SamplerConfig { temperature: 1.0, top_p: 0.5, seed: 3, ..Default::default() };
         let mut s = Sampler::new(nucleus);
-        assert!((0..50).all(|_| [1, 3].contains(&s.sample(&logits))));
+        assert!((0..50).all(|_| [1, 3].contains(&s.sample(&logits, &[]))));
+        let min_p = SamplerConfig { temperature: 1.0, min_p: 0.5, seed: 3, ..Default::default() };
+        let mut s = Sampler::new(min_p);
+        assert!((0..50).all(|_| [1, 3].contains(&s.sample(&logits, &[]))), "2 and 0 are under half as likely as 1");
+        let penalty = SamplerConfig { repeat_penalty: 1.5, ..Default::default() };
+        assert_eq!(Sampler::new(penalty.clone()).sample(&logits, &[1]), 3, "3.0 / 1.5 < 2.9");
+        assert_eq!(Sampler::new(penalty).sample(&logits, &[3; 100]), 1);
     }
 }

@@ -27,6 +27,11 @@ impl Tokenizer {
         Ok(ids)
     }
 
+    /// Ids below this are valid (added tokens included).
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.inner.decode(ids, false).map_err(|e| Error::Tokenizer(e.to_string()))
     }

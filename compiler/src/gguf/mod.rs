@@ -127,11 +127,20 @@ pub fn load(path: &Path) -> Result<ModelSource> {
     let tokens = file.get("tokenizer.ggml.tokens").and_then(Value::as_array).cloned().unwrap_or_default();
     let token = |k: &str| file.get(k).and_then(Value::as_u64).and_then(|i| tokens.get(i as usize)).and_then(Value::as_str).map(String::from);
     let eos_id = file.get("tokenizer.ggml.eos_token_id").and_then(Value::as_u64);
+    let special = [("bos_token", "bos_token_id"), ("eos_token", "eos_token_id"), ("unk_token", "unknown_token_id"), ("pad_token", "padding_token_id")];
+    // tokenizer.chat_template is the default; tokenizer.chat_template.NAME the named ones
+    let chat_templates = file
+        .meta
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = if k == "tokenizer.chat_template" { "default" } else { k.strip_prefix("tokenizer.chat_template.")? };
+            Some((name.to_string(), v.as_str()?.to_string()))
+        })
+        .collect();
     Ok(ModelSource {
         path: name,
-        chat_template: file.get("tokenizer.chat_template").and_then(Value::as_str).map(String::from),
-        bos_token: token("tokenizer.ggml.bos_token_id"),
-        eos_token: token("tokenizer.ggml.eos_token_id"),
+        chat_templates,
+        special_tokens: special.into_iter().filter_map(|(k, id)| Some((k.to_string(), token(&format!("tokenizer.ggml.{id}"))?))).collect(),
         add_bos: file.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(false),
         config,
         weights: Box::new(GgufWeights { file, index, infos }),

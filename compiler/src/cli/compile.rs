@@ -1,0 +1,61 @@
+//! `kiln compile`: a model in, an artifact out, with a progress bar on a terminal and the time
+//! each stage took.
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use compiler::compile::{Options, Progress};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Args, Debug)]
+pub struct CompileArgs {
+    /// A Hugging Face folder, a .gguf file, or org/name from the local Hugging Face cache.
+    pub model: PathBuf,
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// host, x86-64, x86-64-v2, x86-64-v3 or x86-64-v4
+    #[arg(long, default_value = "host")]
+    pub target_cpu: String,
+}
+
+pub fn compile(args: CompileArgs) -> Result<()> {
+    let out = &args.output;
+    if out.is_dir() {
+        bail!("{}: is a folder; give the artifact's file name", out.display());
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            bail!("{}: output folder does not exist", dir.display());
+        }
+    }
+    let bar = if std::io::stderr().is_terminal() { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar.set_message("reading the model");
+    let source = compiler::load_model(&args.model)?;
+    let options = Options { target_cpu: args.target_cpu.clone(), ..Default::default() };
+    let bytes_style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})").unwrap().progress_chars("=> ");
+    let report = compiler::compile::compile(&source, out, &options, &mut |p| match p {
+        Progress::Stage(stage) => bar.set_message(stage.to_string()),
+        Progress::Weights { done, total } => {
+            if bar.length() != Some(total) {
+                bar.set_style(bytes_style.clone());
+                bar.set_length(total);
+            }
+            bar.set_position(done);
+        }
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    let timings: Vec<String> = report.timings.iter().map(|(n, s)| format!("{n} {s:.2}s")).collect();
+    eprintln!(
+        "kiln: wrote {} ({:.1} MB, {} kernels, {} steps; {})",
+        out.display(),
+        report.bytes as f64 / 1e6,
+        report.kernels,
+        report.steps,
+        timings.join(", ")
+    );
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! What `kiln run` and `kiln chat` share: opening a model, the reasoning options, and streaming one
+//! answer to standard output.
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use runtime::prompt::PromptOptions;
+use runtime::sampler::Sampler;
+use runtime::session::{Finish, Request, Session, Stats};
+use runtime::tokenizer::Tokenizer;
+
+use super::sampling::SamplingArgs;
+use super::thinking::{Show, ThinkingView};
+
+#[derive(Args, Clone, Debug)]
+pub struct ModelArgs {
+    /// A compiled model (`kiln compile`).
+    pub artifact: PathBuf,
+    /// KV-cache size in tokens [default: the model's context, at most 4096]
+    #[arg(long)]
+    pub ctx: Option<usize>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Tell the template to think or not (`enable_thinking`), for models that reason.
+    #[arg(long, value_enum)]
+    pub thinking: Option<OnOff>,
+    /// Drop <think>…</think> from the output.
+    #[arg(long)]
+    pub hide_thinking: bool,
+    /// Timings on standard error.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+impl ModelArgs {
+    pub fn open(&self) -> Result<Session> {
+        if self.ctx == Some(0) {
+            anyhow::bail!("--ctx must be at least 1");
+        }
+        let model = runtime::Model::open(&self.artifact, Some(self.ctx.unwrap_or(4096)))?;
+        let meta = &model.artifact.meta;
+        let tokenizer = Tokenizer::new(&meta.tokenizer, meta.special_tokens.get("bos_token").map(String::as_str), meta.add_bos)?;
+        Ok(Session::new(model, tokenizer))
+    }
+
+    pub fn prompt_options(&self) -> PromptOptions {
+        let mut opts = PromptOptions::default();
+        if let Some(t) = self.thinking {
+            opts.vars.insert("enable_thinking".into(), matches!(t, OnOff::On).into());
+        }
+        opts
+    }
+
+    fn show(&self) -> Show {
+        match (self.hide_thinking, std::io::stdout().is_terminal()) {
+            (true, _) => Show::Hidden,
+            (false, true) => Show::Dimmed,
+            (false, false) => Show::Plain,
+        }
+    }
+
+    /// Generates an answer to `ids` (the tokens of `prompt_text`), streaming it to standard output;
+    /// returns its text.
+    /// The sampler, with its settings on standard error when verbose.
+    pub fn sampler(&self, session: &Session) -> Result<Sampler> {
+        let config = self.sampling.config(&session.model.artifact.meta.generation)?;
+        if self.verbose {
+            eprintln!(
+                "sampling: temperature {}, top-k {}, top-p {}, min-p {}, repeat-penalty {}, seed {}",
+                config.temperature, config.top_k, config.top_p, config.min_p, config.repeat_penalty, config.seed
+            );
+        }
+        Ok(Sampler::new(config))
+    }
+
+    pub fn answer(&self, session: &mut Session, sampler: &mut Sampler, ids: &[u32], prompt_text: &str, cancel: Option<&AtomicBool>) -> Result<(String, Stats, Finish)> {
+        let stop_ids = session.model.artifact.meta.eos_token_ids.clone();
+        let mut view = ThinkingView::new(self.show(), prompt_text);
+        let mut stdout = std::io::stdout().lock();
+        let mut text = String::new();
+        let request = Request { prompt: ids, max_tokens: self.sampling.max_tokens, stop_ids: &stop_ids, stop_strings: &self.sampling.stops, cancel };
+        let (_, stats, finish) = session.generate(sampler, &request, &mut |piece| {
+            text.push_str(piece);
+            let _ = view.push(&mut stdout, piece);
+        })?;
+        view.finish(&mut stdout)?;
+        if std::io::stdout().is_terminal() || finish == Finish::ContextFull {
+            writeln!(stdout)?;
+        }
+        if finish == Finish::ContextFull {
+            eprintln!("kiln: the context is full ({} tokens); the answer was cut. Raise --ctx.", session.context());
+        }
+        if self.verbose {
+            eprintln!("{}", stats.summary());
+        }
+        Ok((text, stats, finish))
+    }
+}
