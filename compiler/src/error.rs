@@ -2,8 +2,8 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("{path}: {err}")]
+    Io { path: String, err: std::io::Error },
     #[error("{0}")]
     Model(String),
     #[error("config.json: {0}")]
@@ -23,5 +23,5 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 pub fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.display().to_string(), source }
+    move |err| Error::Io { path: path.display().to_string(), err }
 }

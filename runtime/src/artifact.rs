@@ -112,8 +112,26 @@ pub struct Meta {
     pub fused_summary: Vec<String>,
 }
 
-/// Writes an artifact. `weights` is written by the callback, which must write exactly `weights_len` bytes.
+/// Writes an artifact. `weights` is written by the callback, which must write exactly `weights_len`
+/// bytes. The file appears under `path` only when complete (written beside it, then renamed).
 pub fn write(
+    path: &Path,
+    meta: &Meta,
+    code: &[u8],
+    weights_len: u64,
+    write_weights: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let result = write_to(&partial, meta, code, weights_len, write_weights).and_then(|_| std::fs::rename(&partial, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+fn write_to(
     path: &Path,
     meta: &Meta,
     code: &[u8],
@@ -195,7 +213,7 @@ impl Artifact {
     /// Maps and verifies an artifact; `check_cpu` refuses one this CPU cannot run.
     pub fn open(path: &Path, check_cpu: bool) -> Result<Artifact> {
         let name = path.display().to_string();
-        let io = |source| Error::Io { path: name.clone(), source };
+        let io = |err| Error::Io { path: name.clone(), err };
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: the artifact is read-only for our lifetime; a concurrent writer is outside our contract.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;

@@ -2,8 +2,8 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("{path}: {err}")]
+    Io { path: String, err: std::io::Error },
     #[error("{path}: not a Kiln artifact (bad magic)")]
     NotArtifact { path: String },
     #[error("{path}: artifact format version {found}, this Kiln reads version {expected}; recompile the model")]

@@ -28,7 +28,7 @@ fn compile_run_info_on_a_tiny_model() {
     let chat = kiln_args(&["run", art.to_str().unwrap(), "--max-tokens", "3", "--temperature", "0.8", "--seed", "1", "hi"]);
     assert!(chat.status.success(), "{}", String::from_utf8_lossy(&chat.stderr));
     let info = kiln_args(&["info", art.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&info.stdout).contains("architecture   llama"));
+    assert!(String::from_utf8_lossy(&info.stdout).contains(": llama"));
 }
 
 #[test]
@@ -76,7 +76,25 @@ fn bad_models_get_one_line_errors() {
     std::fs::write(&gguf, b"GGUF\x03\0\0\0\x05\0\0\0\0\0\0\0").unwrap();
     assert_error(&kiln_args(&["compile", gguf.to_str().unwrap(), "-o", o]), "truncated GGUF");
 
-    assert_error(&kiln_args(&["compile", fixture("llama_tied_gqa").to_str().unwrap(), "-o", "/nonexistent/dir/x.kiln"]), "does not exist");
+    // one tensor of quantisation type 99: magic, version 3, 1 tensor, 0 metadata; name "x", 1 dim of 32, type, offset
+    let mut unknown_quant = b"GGUF\x03\0\0\0\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec();
+    unknown_quant.extend(1u64.to_le_bytes());
+    unknown_quant.push(b'x');
+    unknown_quant.extend(1u32.to_le_bytes());
+    unknown_quant.extend(32u64.to_le_bytes());
+    unknown_quant.extend(99u32.to_le_bytes());
+    unknown_quant.extend(0u64.to_le_bytes());
+    unknown_quant.resize(256, 0);
+    std::fs::write(&gguf, &unknown_quant).unwrap();
+    assert_error(&kiln_args(&["compile", gguf.to_str().unwrap(), "-o", o]), "tensor 'x' has quantisation type 99");
+
+    let tiny = fixture("llama_tied_gqa");
+    let t = tiny.to_str().unwrap();
+    assert_error(&kiln_args(&["compile", t, "-o", "/nonexistent/dir/x.kiln"]), "does not exist");
+    assert_error(&kiln_args(&["compile", t, "-o", "/sys/x.kiln"]), "cannot write the artifact here");
+    assert_error(&kiln_args(&["compile", t, "-o", dir.path().to_str().unwrap()]), "is a folder");
+    assert_error(&kiln_args(&["compile", t, "-o", o, "--target-cpu", "pentium"]), "pentium");
+    assert!(!out.exists() && !dir.path().join("x.kiln.partial").exists(), "failed compiles leave no file behind");
 }
 
 #[test]
@@ -87,6 +105,22 @@ fn bad_artifacts_and_options_get_one_line_errors() {
     let bytes = std::fs::read(&art).unwrap();
 
     assert_error(&kiln_args(&["run", a, "--temperature", "-1", "hi"]), "--temperature");
+    for (flag, value) in [("--top-p", "2"), ("--top-p", "0"), ("--min-p", "1.5"), ("--repeat-penalty", "0"), ("--max-tokens", "0"), ("--ctx", "0"), ("--temperature", "warm"), ("--thinking", "maybe")] {
+        assert_error(&kiln_args(&["run", a, flag, value, "hi"]), flag);
+    }
+    assert_error(&kiln_args(&["run", a, "--bogus", "hi"]), "unexpected argument '--bogus'");
+    let env_temp = kiln().args(["run", a, "hi"]).env("TEMP", "-2").output().unwrap();
+    assert_error(&env_temp, "--temperature must be 0 or more, got -2");
+    assert_error(&kiln_args(&["run", a, "--no-chat", ""]), "the prompt is empty");
+    assert_error(&kiln_args(&["chat", "/nonexistent.kiln"]), "No such file");
+    assert_error(&kiln_args(&["detokenize", a, "5", "999999"]), "outside the vocabulary");
+    assert_error(&kiln_args(&["detokenize", a, "five"]), "'five' is not a token id");
+    assert_error(&kiln_args(&["template", "/nonexistent.jinja", "--messages", "/nonexistent.json"]), "No such file");
+    let bad_json = dir.path().join("bad.json");
+    std::fs::write(&bad_json, "{").unwrap();
+    assert_error(&kiln_args(&["prompt", a, "--messages", bad_json.to_str().unwrap()]), "invalid JSON");
+    std::fs::write(&bad_json, r#"{"role": "user"}"#).unwrap();
+    assert_error(&kiln_args(&["prompt", a, "--messages", bad_json.to_str().unwrap()]), "expected a list of messages");
     assert_error(&kiln_args(&["run", "/nonexistent.kiln", "hi"]), "No such file");
 
     let broken = dir.path().join("broken.kiln");

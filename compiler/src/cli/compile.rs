@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use compiler::compile::{Options, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -29,6 +29,12 @@ pub fn compile(args: CompileArgs) -> Result<()> {
         if !dir.is_dir() {
             bail!("{}: output folder does not exist", dir.display());
         }
+    }
+    // fail now, not after minutes of work, when the artifact cannot be written
+    let existed = out.exists();
+    std::fs::OpenOptions::new().append(true).create(true).open(out).with_context(|| format!("{}: cannot write the artifact here", out.display()))?;
+    if !existed {
+        let _ = std::fs::remove_file(out);
     }
     let bar = if std::io::stderr().is_terminal() { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
     bar.enable_steady_tick(Duration::from_millis(100));

@@ -147,22 +147,23 @@ impl Report {
     /// The text `kiln info` prints; `bandwidth` is this machine's measured read bandwidth (B/s).
     pub fn text(&self, bandwidth: Option<f64>) -> String {
         let mut o = String::new();
-        let mb = |b: u64| b as f64 / 1e6;
+        let last = self.context.saturating_sub(1);
         let _ = writeln!(o, "{} {}: {}", self.kind, self.source, self.architecture);
         let dims: Vec<String> = self.dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let _ = writeln!(o, "dimensions   {}", dims.join(" "));
-        let _ = writeln!(o, "parameters   {:.2} M", self.parameters as f64 / 1e6);
+        let _ = writeln!(o, "parameters   {}", si(self.parameters as f64, ""));
         let _ = writeln!(o, "\nweights (stored dtype <- source dtype)");
         for t in &self.tensor_groups {
-            let _ = writeln!(o, "  {:<48} ×{:<3} {:>5} <- {:<5} {:>10.2} M params {:>9.1} MB", t.pattern, t.count, t.dtype, t.source_dtype, t.parameters as f64 / 1e6, mb(t.bytes));
+            let _ = writeln!(o, "  {:<48} ×{:<3} {:>5} <- {:<5} {:>9} params {:>9}", t.pattern, t.count, t.dtype, t.source_dtype, si(t.parameters as f64, ""), si(t.bytes as f64, "B"));
         }
         let _ = writeln!(o, "\nper token");
-        let _ = writeln!(o, "  weights read      {:.1} MB (matmul weights whole, one embedding row)", mb(self.weight_bytes_per_token));
-        let _ = writeln!(o, "  decode FLOPs      {:.3} GFLOP at position 0, {:.3} GFLOP at position {}", self.flops_at(0) as f64 / 1e9, self.flops_at(self.context.saturating_sub(1)) as f64 / 1e9, self.context.saturating_sub(1));
-        let _ = writeln!(o, "  prefill FLOPs     {:.3} GFLOP per token for a 512-token prompt", self.flops_at(256) as f64 / 1e9);
-        let _ = writeln!(o, "  kv cache          {} B per token (f32), {:.1} MB at full context ({} tokens)", self.kv_bytes_per_token, mb(self.kv_bytes_per_token * self.context as u64), self.context);
+        let _ = writeln!(o, "  weights read      {} (matmul weights whole, one embedding row)", si(self.weight_bytes_per_token as f64, "B"));
+        let _ = writeln!(o, "  decode FLOPs      {} at position 0, {} at position {last}", si(self.flops_at(0) as f64, "FLOP"), si(self.flops_at(last) as f64, "FLOP"));
+        let prompt = self.context.min(512);
+        let _ = writeln!(o, "  prefill FLOPs     {} per token for a {prompt}-token prompt", si(self.flops_at(prompt / 2) as f64, "FLOP"));
+        let _ = writeln!(o, "  kv cache          {} per token (f32), {} at full context ({} tokens)", si(self.kv_bytes_per_token as f64, "B"), si((self.kv_bytes_per_token * self.context as u64) as f64, "B"), self.context);
         if let Some(bw) = bandwidth {
-            let _ = writeln!(o, "  decode roofline   {:.1} tok/s at {:.1} GB/s read bandwidth (this machine, measured), {:.1} tok/s at position 1024", self.roofline_decode(bw, 0), bw / 1e9, self.roofline_decode(bw, 1024));
+            let _ = writeln!(o, "  decode roofline   {:.1} tok/s at position 0, {:.1} tok/s at position 1024 (reading weights and KV cache at {}/s)", self.roofline_decode(bw, 0), self.roofline_decode(bw, 1024), si(bw, "B"));
         }
         let _ = writeln!(o, "\nfused graph  {} ops -> {} kernels launched per pass ({} matmuls with fused prologue/epilogue)", self.fused.ops, self.fused.groups, self.fused.matmuls);
         if let (Some(t), Some(k)) = (&self.target, self.kernels) {
@@ -174,6 +175,13 @@ impl Report {
         }
         o
     }
+}
+
+/// `1234567.0, "B"` -> `1.23 MB`
+fn si(x: f64, unit: &str) -> String {
+    let (scale, prefix) = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")].into_iter().find(|(s, _)| x >= *s).unwrap_or((1.0, ""));
+    let digits = if scale == 1.0 { 0 } else { 2 };
+    format!("{:.digits$} {prefix}{unit}", x / scale).trim_end().to_string()
 }
 
 /// The report and fused graph of an artifact, or of a model (HF folder or GGUF) not compiled yet.
