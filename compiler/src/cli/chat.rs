@@ -103,6 +103,9 @@ pub fn chat(args: ChatArgs) -> Result<()> {
         let result = m.answer(&mut session, &mut sampler, &ids, &text, Some(&cancel));
         answering.store(false, Ordering::SeqCst);
         let (answer, stats, finish) = result?;
+        if !std::io::stdout().is_terminal() {
+            println!(); // piped: one answer per line block
+        }
         if finish == Finish::Cancelled {
             eprintln!("[stopped]");
         }
