@@ -137,6 +137,29 @@ fn run_options_environment_and_generation_config() {
 }
 
 #[test]
+fn named_templates_tool_use_when_tools_are_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("named");
+    std::fs::create_dir(&model).unwrap();
+    for f in std::fs::read_dir(fixture("llama_tied_gqa")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, model.join(f.file_name().unwrap())).unwrap();
+    }
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(model.join("tokenizer_config.json")).unwrap()).unwrap();
+    config["chat_template"] = serde_json::json!([
+        {"name": "default", "template": "D:{{ messages[0].content }}{{ bos_token }}"},
+        {"name": "tool_use", "template": "T:{{ tools|length }}:{{ tools[0].function.name }}"}
+    ]);
+    std::fs::write(model.join("tokenizer_config.json"), config.to_string()).unwrap();
+    let art = compile(&model, dir.path());
+    let a = art.to_str().unwrap();
+    let conv = write_json(dir.path(), "c.json", &serde_json::json!([{"role": "user", "content": "hi"}]));
+    let tools = write_json(dir.path(), "t.json", &serde_json::json!([{"type": "function", "function": {"name": "get_time"}}]));
+    assert_eq!(ok(kiln_with(&["prompt", a, "--messages", &conv], "", &[])).0, "D:hi<|endoftext|>");
+    assert_eq!(ok(kiln_with(&["prompt", a, "--messages", &conv, "--tools", &tools], "", &[])).0, "T:1:get_time");
+}
+
+#[test]
 fn thinking_is_passed_to_the_template_and_hidden_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("thinker");
