@@ -9,6 +9,17 @@ pub fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
+/// A copy of fixture `name` in `dir/as_name`, to alter.
+pub fn copy_fixture(name: &str, dir: &Path, as_name: &str) -> PathBuf {
+    let d = dir.join(as_name);
+    std::fs::create_dir(&d).unwrap();
+    for f in std::fs::read_dir(fixture(name)).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, d.join(f.file_name().unwrap())).unwrap();
+    }
+    d
+}
+
 /// Compiles a model into `dir/model.kiln` with default options.
 pub fn compile(model: &Path, dir: &Path) -> PathBuf {
     let out = dir.join("model.kiln");

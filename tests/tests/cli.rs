@@ -43,15 +43,7 @@ fn bad_models_get_one_line_errors() {
     assert_error(&kiln_args(&["compile", empty.to_str().unwrap(), "-o", o]), "no config.json");
 
     // a copy of a fixture, then broken in different ways
-    let copy = |name: &str| {
-        let d = dir.path().join(name);
-        std::fs::create_dir(&d).unwrap();
-        for f in std::fs::read_dir(fixture("llama_tied_gqa")).unwrap() {
-            let f = f.unwrap().path();
-            std::fs::copy(&f, d.join(f.file_name().unwrap())).unwrap();
-        }
-        d
-    };
+    let copy = |name: &str| copy_fixture("llama_tied_gqa", dir.path(), name);
     let truncated = copy("truncated");
     let st = truncated.join("model.safetensors");
     let bytes = std::fs::read(&st).unwrap();

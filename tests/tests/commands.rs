@@ -124,12 +124,7 @@ fn run_options_environment_and_generation_config() {
     assert_eq!((from_file.as_str(), from_stdin.as_str()), (greedy.as_str(), greedy.as_str()));
 
     // generation_config.json defaults reach the artifact and apply when no flag is given
-    let model = dir.path().join("model");
-    std::fs::create_dir(&model).unwrap();
-    for f in std::fs::read_dir(fixture("llama_tied_gqa")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, model.join(f.file_name().unwrap())).unwrap();
-    }
+    let model = copy_fixture("llama_tied_gqa", dir.path(), "model");
     std::fs::write(model.join("generation_config.json"), r#"{"temperature": 0.6, "top_k": 20, "top_p": 0.95, "repetition_penalty": 1.1}"#).unwrap();
     let art = compile(&model, dir.path());
     let (_, err) = ok(kiln_with(&["run", art.to_str().unwrap(), "-v", "--max-tokens", "2", "hi"], "", &[]));
@@ -139,12 +134,7 @@ fn run_options_environment_and_generation_config() {
 #[test]
 fn named_templates_tool_use_when_tools_are_given() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("named");
-    std::fs::create_dir(&model).unwrap();
-    for f in std::fs::read_dir(fixture("llama_tied_gqa")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, model.join(f.file_name().unwrap())).unwrap();
-    }
+    let model = copy_fixture("llama_tied_gqa", dir.path(), "named");
     let mut config: Value = serde_json::from_str(&std::fs::read_to_string(model.join("tokenizer_config.json")).unwrap()).unwrap();
     config["chat_template"] = serde_json::json!([
         {"name": "default", "template": "D:{{ messages[0].content }}{{ bos_token }}"},
@@ -162,12 +152,7 @@ fn named_templates_tool_use_when_tools_are_given() {
 #[test]
 fn thinking_is_passed_to_the_template_and_hidden_on_request() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("thinker");
-    std::fs::create_dir(&model).unwrap();
-    for f in std::fs::read_dir(fixture("llama_tied_gqa")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, model.join(f.file_name().unwrap())).unwrap();
-    }
+    let model = copy_fixture("llama_tied_gqa", dir.path(), "thinker");
     // a template that opens the thinking block itself unless thinking is off
     std::fs::write(model.join("chat_template.jinja"), "{% for m in messages %}{{ m.content }}{% endfor %}{% if enable_thinking is false %}</think>{% else %}<think>{% endif %}").unwrap();
     let art = compile(&model, dir.path());
@@ -205,12 +190,8 @@ fn info_reports_text_json_and_dot() {
 #[test]
 fn models_are_found_in_the_hugging_face_cache() {
     let home = tempfile::tempdir().unwrap();
-    let snapshot = home.path().join("hub/models--kiln-test--tiny/snapshots/0123abcd");
-    std::fs::create_dir_all(&snapshot).unwrap();
-    for f in std::fs::read_dir(fixture("llama_tied_gqa")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, snapshot.join(f.file_name().unwrap())).unwrap();
-    }
+    std::fs::create_dir_all(home.path().join("hub/models--kiln-test--tiny/snapshots")).unwrap();
+    copy_fixture("llama_tied_gqa", &home.path().join("hub/models--kiln-test--tiny/snapshots"), "0123abcd");
     std::fs::create_dir_all(home.path().join("hub/models--kiln-test--tiny/refs")).unwrap();
     std::fs::write(home.path().join("hub/models--kiln-test--tiny/refs/main"), "0123abcd").unwrap();
     let out = home.path().join("t.kiln");

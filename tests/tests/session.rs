@@ -14,9 +14,12 @@ fn session(artifact: &std::path::Path) -> Session {
     Session::new(model, tok)
 }
 
+fn greedy_request(s: &mut Session, req: &Request, emit: &mut dyn FnMut(&str)) -> (Vec<u32>, runtime::session::Stats, Finish) {
+    s.generate(&mut Sampler::new(SamplerConfig::default()), req, emit).unwrap()
+}
+
 fn greedy(s: &mut Session, prompt: &[u32], max_tokens: usize) -> (Vec<u32>, runtime::session::Stats, Finish) {
-    let req = Request { prompt, max_tokens, stop_ids: &[], stop_strings: &[], cancel: None };
-    s.generate(&mut Sampler::new(SamplerConfig::default()), &req, &mut |_| {}).unwrap()
+    greedy_request(s, &Request { prompt, max_tokens, stop_ids: &[], stop_strings: &[], cancel: None }, &mut |_| {})
 }
 
 #[test]
@@ -56,7 +59,7 @@ fn stop_strings_context_and_cancel_end_generation() {
     let before = &text[..text.find(&stop).unwrap()];
     let mut streamed = String::new();
     let req = Request { prompt: &prompt, max_tokens: 12, stop_ids: &[], stop_strings: std::slice::from_ref(&stop), cancel: None };
-    let (_, _, finish) = s.generate(&mut Sampler::new(SamplerConfig::default()), &req, &mut |p| streamed.push_str(p)).unwrap();
+    let (_, _, finish) = greedy_request(&mut s, &req, &mut |p| streamed.push_str(p));
     assert_eq!((finish, streamed.as_str()), (Finish::StopString, before));
 
     let (ids, _, finish) = greedy(&mut s, &prompt, 1000);
@@ -64,6 +67,6 @@ fn stop_strings_context_and_cancel_end_generation() {
 
     let cancel = AtomicBool::new(true);
     let req = Request { prompt: &prompt, max_tokens: 12, stop_ids: &[], stop_strings: &[], cancel: Some(&cancel) };
-    let (ids, _, finish) = s.generate(&mut Sampler::new(SamplerConfig::default()), &req, &mut |_| {}).unwrap();
+    let (ids, _, finish) = greedy_request(&mut s, &req, &mut |_| {});
     assert_eq!((finish, ids.len()), (Finish::Cancelled, 0));
 }
