@@ -1,6 +1,8 @@
 //! Chat templates, rendered as transformers renders them: Jinja with trim_blocks, lstrip_blocks and
 //! loop controls, `raise_exception`, `strftime_now`, `namespace`, Python's `str()` for printed values
-//! and `json.dumps` for `tojson`, and `{% generation %}` blocks accepted.
+//! and `json.dumps` for `tojson` (python.rs), and what minijinja lacks made up by source rewrites
+//! (rewrite.rs): `{% generation %}` blocks, loops over None failing, Markup's escaping `+`.
+//! Messages are JSON values, so tool calls and multimodal content pass through as they are.
 mod python;
 mod rewrite;
 pub mod strftime;
@@ -11,19 +13,6 @@ use minijinja::{Environment, Error as JinjaError, ErrorKind, Value};
 pub use strftime::DateTime;
 
 use crate::error::{Error, Result};
-
-/// One chat message; templates also accept richer messages (tool calls) as JSON.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct Message {
-    pub role: String,
-    pub content: String,
-}
-
-impl Message {
-    pub fn new(role: &str, content: &str) -> Message {
-        Message { role: role.into(), content: content.into() }
-    }
-}
 
 pub struct ChatTemplate {
     env: Environment<'static>,
