@@ -44,6 +44,6 @@ for _ in range(5):
 print(f"{best / 1e9:.1f}")
 PY
 )
-wbytes=$($KILN info "$ART" --json | .venv/bin/python -c 'import json,sys; print(f"{json.load(sys.stdin)[\"weight_bytes_per_token\"] / 1e6:.1f}")')
+wbytes=$($KILN info "$ART" --json | .venv/bin/python -c 'import json,sys; print(round(json.load(sys.stdin)["weight_bytes_per_token"] / 1e6, 1))')
 echo "memory bw      ${bw} GB/s (one thread: numpy sum over 1 GiB, best of 5, measured now)"
 echo "decode roofline $(echo "scale=1; $bw * 1000 / $wbytes" | bc) tok/s for ${wbytes} MB/token -> $(echo "scale=0; 100 * $d / ($bw * 1000 / $wbytes)" | bc)% of it"

@@ -32,6 +32,8 @@ enum Command {
 }
 
 fn main() {
+    // `kiln … | head` ends quietly, as Unix tools do, instead of failing to print
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::try_parse().unwrap_or_else(|e| {
         use clap::error::ErrorKind::*;
         if matches!(e.kind(), DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand) {
