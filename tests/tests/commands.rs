@@ -169,6 +169,8 @@ fn thinking_is_passed_to_the_template_and_hidden_on_request() {
     let (off_run, _) = ok(kiln_with(&["run", a, "--max-tokens", "6", "--thinking", "off", "hi"], "", &[]));
     let (raw, _) = ok(kiln_with(&["run", a, "--max-tokens", "6", "--no-chat", "hi</think>"], "", &[]));
     assert_eq!(off_run, raw);
+    let (var_run, _) = ok(kiln_with(&["run", a, "--max-tokens", "6", "--var", "enable_thinking=false", "hi"], "", &[]));
+    assert_eq!(var_run, raw);
     assert_ne!(off_run, shown);
 }
 

@@ -1,7 +1,7 @@
 //! `kiln chat`: an interactive conversation. Every turn renders the whole conversation with the
 //! chat template, and the session prefills only the tokens that differ from its KV cache — in
 //! practice just the new turn. When the context fills, the oldest turns slide out.
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -28,7 +28,7 @@ pub fn chat(args: ChatArgs) -> Result<()> {
     let m = &args.model;
     let mut session = m.open()?;
     let mut sampler = m.sampler(&session)?;
-    let opts = m.prompt_options();
+    let opts = m.prompt_options()?;
     let mut system = args.system.clone();
     let mut messages: Vec<Value> = vec![];
     let mut last: Option<Stats> = None;
@@ -48,17 +48,11 @@ pub fn chat(args: ChatArgs) -> Result<()> {
         })?;
     }
 
-    let interactive = std::io::stdin().is_terminal();
-    if interactive {
+    let mut input = Input::new()?;
+    if matches!(input, Input::Editor(_)) {
         eprintln!("kiln chat — {} ({} tokens of context). {HELP}", session.model.artifact.meta.source, session.context());
     }
-    let mut lines = std::io::stdin().lock().lines();
-    loop {
-        if interactive {
-            print!("> ");
-            std::io::stdout().flush()?;
-        }
-        let Some(line) = lines.next().transpose()? else { break };
+    while let Some(line) = input.next()? {
         let line = line.trim_end();
         match line.split_once(' ').map_or((line, ""), |(c, rest)| (c, rest.trim())) {
             ("", _) => continue,
@@ -113,6 +107,33 @@ pub fn chat(args: ChatArgs) -> Result<()> {
         last = Some(stats);
     }
     Ok(())
+}
+
+/// The user's lines: a line editor with history on a terminal, plain lines from a pipe.
+enum Input {
+    Editor(rustyline::DefaultEditor),
+    Lines(std::io::Lines<std::io::StdinLock<'static>>),
+}
+
+impl Input {
+    fn new() -> Result<Input> {
+        Ok(if std::io::stdin().is_terminal() { Input::Editor(rustyline::DefaultEditor::new()?) } else { Input::Lines(std::io::stdin().lock().lines()) })
+    }
+
+    /// The next line; None at end of input (Ctrl-D, or Ctrl-C at the prompt).
+    fn next(&mut self) -> Result<Option<String>> {
+        match self {
+            Input::Editor(editor) => match editor.readline("> ") {
+                Ok(line) => {
+                    editor.add_history_entry(line.as_str())?;
+                    Ok(Some(line))
+                }
+                Err(rustyline::error::ReadlineError::Eof | rustyline::error::ReadlineError::Interrupted) => Ok(None),
+                Err(e) => Err(e.into()),
+            },
+            Input::Lines(lines) => Ok(lines.next().transpose()?),
+        }
+    }
 }
 
 /// Renders the conversation; while it leaves less than `reserve` tokens for the answer, drops the

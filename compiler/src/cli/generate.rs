@@ -26,6 +26,9 @@ pub struct ModelArgs {
     /// Tell the template to think or not (`enable_thinking`), for models that reason.
     #[arg(long, value_enum)]
     pub thinking: Option<OnOff>,
+    /// A chat-template variable, e.g. reasoning_effort=high (VALUE is JSON when it parses).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
     /// Drop <think>…</think> from the output.
     #[arg(long)]
     pub hide_thinking: bool,
@@ -51,12 +54,12 @@ impl ModelArgs {
         Ok(Session::new(model, tokenizer))
     }
 
-    pub fn prompt_options(&self) -> PromptOptions {
-        let mut opts = PromptOptions::default();
+    pub fn prompt_options(&self) -> Result<PromptOptions> {
+        let mut opts = PromptOptions { vars: super::template::parse_vars(&self.vars)?, ..Default::default() };
         if let Some(t) = self.thinking {
             opts.vars.insert("enable_thinking".into(), matches!(t, OnOff::On).into());
         }
-        opts
+        Ok(opts)
     }
 
     fn show(&self) -> Show {

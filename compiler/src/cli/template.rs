@@ -66,12 +66,19 @@ impl ConversationArgs {
         if let Some(t) = &self.tools {
             opts.tools = Some(read_json(t)?);
         }
-        for var in &self.vars {
-            let Some((name, value)) = var.split_once('=') else { bail!("--var {var}: expected NAME=VALUE") };
-            opts.vars.insert(name.to_string(), serde_json::from_str(value).unwrap_or_else(|_| Value::from(value)));
-        }
+        opts.vars = parse_vars(&self.vars)?;
         Ok((messages, opts))
     }
+}
+
+/// `--var NAME=VALUE`s: VALUE as JSON when it parses (true, 3, "x"), else as text.
+pub fn parse_vars(vars: &[String]) -> Result<Map<String, Value>> {
+    let mut out = Map::new();
+    for var in vars {
+        let Some((name, value)) = var.split_once('=') else { bail!("--var {var}: expected NAME=VALUE") };
+        out.insert(name.to_string(), serde_json::from_str(value).unwrap_or_else(|_| Value::from(value)));
+    }
+    Ok(out)
 }
 
 pub fn template(args: TemplateArgs) -> Result<()> {
