@@ -13,18 +13,21 @@ use crate::fuse;
 use crate::lower::{self, kernel::KernelSet, target::TargetCpu};
 use crate::memory::{self, Lifetime};
 use crate::schedule::{schedule, ArgRef};
+use crate::lower::weight_format::WeightFormat;
 use crate::source::{ModelSource, TensorInfo};
+use crate::storage::{self, WeightMode};
 use crate::unroll::{operands, Dim, Graph, Op};
 
 pub struct Options {
     pub target_cpu: String,
     /// Most tokens one forward pass takes (prefill chunk).
     pub max_rows: usize,
+    pub weights: WeightMode,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { target_cpu: "host".into(), max_rows: 128 }
+        Options { target_cpu: "host".into(), max_rows: 128, weights: WeightMode::Native }
     }
 }
 
@@ -55,7 +58,8 @@ pub fn analyse(config: &serde_json::Value) -> Result<Compiled> {
 
 /// A tensor of the artifact: a model weight (by source name) or a generated table.
 enum Content {
-    Weight(String),
+    /// A model weight by source name, written in this format.
+    Weight(String, WeightFormat),
     Rope(usize, f64, serde_json::Value),
 }
 
@@ -116,11 +120,13 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     let g = &c.graph;
     let context = c.dims.get("max_context").copied().unwrap_or(2048);
     let mut kernels = KernelSet::default();
-    let steps = schedule(g, &c.groups, &mut kernels);
+    let infos = source.weights.tensors();
+    let formats = storage::formats(g, infos, options.weights);
+    let format_of = |n: NodeIndex| storage::stored_name(g, n, infos).and_then(|name| formats.get(&name).copied()).unwrap_or(WeightFormat::F32);
+    let steps = schedule(g, &c.groups, &mut kernels, &format_of);
     lap("graph", &mut timings);
 
     // Tensors: every weight a step reads (tied ones resolved), then the rope tables.
-    let infos = source.weights.tensors();
     let mut tensors: Vec<(TensorEntry, Content)> = vec![];
     let mut tensor_of: HashMap<String, usize> = HashMap::new();
     let mut offset = 0u64;
@@ -128,8 +134,13 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
         if let Some(&i) = tensor_of.get(&key) {
             return tensors[i].0.offset;
         }
-        let bytes = shape.iter().product::<usize>() as u64 * 4;
-        let entry = TensorEntry { name: key.clone(), shape, dtype: "F32".into(), source_dtype, offset, bytes };
+        let format = match &content {
+            Content::Weight(_, f) => *f,
+            Content::Rope(..) => WeightFormat::F32,
+        };
+        let (rows, k) = (shape[..shape.len() - 1].iter().product::<usize>() as u64, *shape.last().unwrap_or(&1));
+        let bytes = rows * format.row_bytes(k);
+        let entry = TensorEntry { name: key.clone(), shape, dtype: format.name().into(), source_dtype, offset, bytes };
         offset = artifact::align(offset + bytes);
         tensor_of.insert(key, tensors.len());
         tensors.push((entry, content));
@@ -154,17 +165,14 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
                         n = operands(g, n)[0];
                     }
                     match &g[n].op {
-                        Op::Weight { name, tied_to } => {
-                            let name = match (infos.contains_key(name), tied_to) {
-                                (false, Some(t)) if infos.contains_key(t) => t.clone(),
-                                _ => name.clone(),
-                            };
+                        Op::Weight { .. } => {
+                            let name = storage::stored_name(g, n, infos).unwrap_or_default();
                             let info: &TensorInfo = infos.get(&name).ok_or_else(|| Error::Model(format!("{}: missing weight '{name}'", source.path)))?;
                             let want: Vec<usize> = g[n].shape.iter().map(|d| if let Dim::Fixed(x) = d { *x } else { 0 }).collect();
                             if info.shape != want {
                                 return Err(Error::Model(format!("{}: weight '{name}' has shape {:?}, the config implies {want:?}", source.path, info.shape)));
                             }
-                            Buf::Weight { offset: add_tensor(name.clone(), want, info.dtype.clone(), Content::Weight(name), &mut tensors) }
+                            Buf::Weight { offset: add_tensor(name.clone(), want, info.dtype.clone(), Content::Weight(name.clone(), format_of(n)), &mut tensors) }
                         }
                         Op::Input { name } => match name.as_str() {
                             "tokens" => Buf::Input(Input::Tokens),
@@ -254,8 +262,9 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
         let mut written = 0u64;
         for (entry, content) in &tensors {
             let data = match content {
-                Content::Weight(name) => source.weights.read_f32(name),
-                Content::Rope(hd, theta, scaling) => rope_table(*hd, *theta, scaling, context),
+                Content::Weight(name, WeightFormat::F32) => source.weights.read_f32(name).map(|x| x.iter().flat_map(|v| v.to_le_bytes()).collect()),
+                Content::Weight(name, _) => source.weights.read_raw(name),
+                Content::Rope(hd, theta, scaling) => rope_table(*hd, *theta, scaling, context).map(|x| x.iter().flat_map(|v| v.to_le_bytes()).collect()),
             };
             let data = match data {
                 Ok(d) => d,
@@ -264,10 +273,14 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
                     return Err(std::io::Error::other("weight conversion failed"));
                 }
             };
+            let data: Vec<u8> = data;
+            if data.len() as u64 != entry.bytes {
+                failure = Some(Error::Model(format!("{}: tensor '{}' has {} bytes, {} expected for {:?} {}", source.path, entry.name, data.len(), entry.bytes, entry.shape, entry.dtype)));
+                return Err(std::io::Error::other("weight size mismatch"));
+            }
             w.write_all(&vec![0u8; (entry.offset - written) as usize])?;
-            let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
-            w.write_all(&bytes)?;
-            written = entry.offset + bytes.len() as u64;
+            w.write_all(&data)?;
+            written = entry.offset + data.len() as u64;
             progress(Progress::Weights { done: written, total: weights_len });
         }
         w.write_all(&vec![0u8; (weights_len - written) as usize])

@@ -22,15 +22,25 @@ struct SafetensorsWeights {
     infos: BTreeMap<String, TensorInfo>,
 }
 
+impl SafetensorsWeights {
+    fn bytes(&self, name: &str) -> &[u8] {
+        let (s, start, end) = self.index[name];
+        let shard = &self.shards[s];
+        &shard.map[shard.data_start + start..shard.data_start + end]
+    }
+}
+
 impl Weights for SafetensorsWeights {
     fn tensors(&self) -> &BTreeMap<String, TensorInfo> {
         &self.infos
     }
 
+    fn read_raw(&self, name: &str) -> Result<Vec<u8>> {
+        Ok(self.bytes(name).to_vec())
+    }
+
     fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
-        let (s, start, end) = self.index[name];
-        let shard = &self.shards[s];
-        let bytes = &shard.map[shard.data_start + start..shard.data_start + end];
+        let bytes = self.bytes(name);
         let dtype = self.infos[name].dtype.as_str();
         Ok(match dtype {
             "F32" => bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),

@@ -12,6 +12,7 @@ pub mod lower;
 pub mod memory;
 pub mod schedule;
 pub mod source;
+pub mod storage;
 pub mod unroll;
 
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@ use runtime::plan::{Rows, Work};
 
 use crate::fuse::{Expr, Group, Kind};
 use crate::lower::kernel::{KExpr, KernelSet, KernelSpec};
+use crate::lower::weight_format::WeightFormat;
 use crate::unroll::{operands, Dim, Graph, Op};
 
 /// A step argument before buffers are placed: a graph value, or a table the compiler makes.
@@ -62,7 +63,8 @@ fn label(g: &Graph, group: &Group) -> String {
     format!("{layer}{}{weight} ({})", g[group.output].op.name(), ops.join("+"))
 }
 
-pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet) -> Vec<Scheduled> {
+/// `format_of` gives the stored format of a weight node (activations are f32).
+pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of: &dyn Fn(NodeIndex) -> WeightFormat) -> Vec<Scheduled> {
     groups
         .iter()
         .map(|group| {
@@ -85,13 +87,13 @@ pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet) -> Vec<Sch
                     let mut args = vec![ArgRef::Node(*weight)];
                     args.extend(leaves);
                     args.push(ArgRef::Node(o));
-                    (KernelSpec::Matmul { k, n, inputs, input, epilogue }, args, rows_of(shape[0]), Work::Columns(n))
+                    (KernelSpec::Matmul { k, n, inputs, input, epilogue, format: format_of(*weight) }, args, rows_of(shape[0]), Work::Columns(n))
                 }
                 Kind::Single => {
                     let ops = operands(g, o);
                     let mut args: Vec<ArgRef> = ops.iter().map(|&n| ArgRef::Node(n)).collect();
                     let (spec, work) = match &g[o].op {
-                        Op::Gather => (KernelSpec::Gather { width: fixed(shape[1]) }, Work::Rows),
+                        Op::Gather => (KernelSpec::Gather { width: fixed(shape[1]), format: format_of(ops[0]) }, Work::Rows),
                         Op::KvWrite => (KernelSpec::KvWrite { width: fixed(shape[1]) }, Work::Rows),
                         Op::Rope { head_dim, theta, scaling } => {
                             args.push(ArgRef::RopeTable(*head_dim, *theta, scaling.clone()));

@@ -17,6 +17,8 @@ pub trait Weights {
     fn tensors(&self) -> &BTreeMap<String, TensorInfo>;
     /// The tensor's values as f32, row-major in its Hugging Face layout.
     fn read_f32(&self, name: &str) -> Result<Vec<f32>>;
+    /// The tensor's stored bytes (its `dtype`), rows in their Hugging Face order.
+    fn read_raw(&self, name: &str) -> Result<Vec<u8>>;
 }
 
 pub struct ModelSource {

@@ -1,5 +1,4 @@
-//! Replays the plan: one forward pass = every step's kernel, its work range split over the rayon pool.
-use rayon::prelude::*;
+//! Replays the plan: one forward pass = every step's kernel, its work range split over the pool.rs threads.
 
 use crate::artifact::Artifact;
 use crate::buffer::AlignedBuf;
@@ -7,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::kernels::{KernelFn, Kernels};
 use crate::kv_cache::KvCache;
 use crate::plan::{Buf, Input, Rows, Work};
+use crate::pool::Pool;
 
 struct Resolved {
     f: KernelFn,
@@ -23,6 +23,7 @@ pub struct Executor {
     logits_offset: usize,
     pub max_rows: usize,
     pub vocab: usize,
+    pool: Pool,
 }
 
 // SAFETY: the raw pointers point into buffers this value owns or into the artifact's read-only map,
@@ -54,7 +55,7 @@ impl Executor {
             .map(|s| Resolved { f: kernels.get(&s.kernel), args: s.args.iter().map(pointer).collect(), rows: s.rows, work: s.work })
             .collect();
         let Buf::Arena { offset } = plan.logits else { panic!("logits must live in the arena") };
-        Executor { steps, arena, inputs, cache, logits_offset: offset as usize, max_rows: plan.max_rows, vocab: plan.vocab }
+        Executor { steps, arena, inputs, cache, logits_offset: offset as usize, max_rows: plan.max_rows, vocab: plan.vocab, pool: Pool::new() }
     }
 
     /// Runs `tokens` at positions `start..`, writing their K/V into the cache, and returns the
@@ -86,30 +87,32 @@ impl Executor {
             if rows == 0 {
                 continue;
             }
-            run(step, rows);
+            run(&self.pool, step, rows);
         }
         Ok(self.arena.as_f32(self.logits_offset, r * self.vocab))
     }
 }
 
-/// Splits the step's work range into chunks (a few per thread, so uneven cores even out).
-fn run(step: &Resolved, rows: usize) {
+/// Splits the step's work range evenly over the pool's threads (in multiples of `grain`).
+fn run(pool: &Pool, step: &Resolved, rows: usize) {
     let (total, grain) = match step.work {
         Work::Rows => (rows, 1),
         Work::Columns(n) => (n, 16),
         Work::Heads(h) => (h, 1),
     };
-    let threads = rayon::current_num_threads();
-    let chunks = (total / grain).clamp(1, threads * 2);
+    let parts = (total / grain).clamp(1, pool.threads());
     let call = |c: usize| {
-        let begin = total * c / chunks / grain * grain;
-        let end = if c + 1 == chunks { total } else { total * (c + 1) / chunks / grain * grain };
+        if c >= parts {
+            return;
+        }
+        let begin = total * c / parts / grain * grain;
+        let end = if c + 1 == parts { total } else { total * (c + 1) / parts / grain * grain };
         // SAFETY: the kernel reads/writes only its arguments within [begin, end) of the work range.
         unsafe { (step.f)(step.args.as_ptr(), rows as i64, begin as i64, end as i64) }
     };
-    if chunks == 1 {
+    if parts == 1 {
         call(0)
     } else {
-        (0..chunks).into_par_iter().for_each(call)
+        pool.run(&call)
     }
 }

@@ -9,6 +9,7 @@ pub mod kernels;
 pub mod kv_cache;
 pub mod model;
 pub mod plan;
+pub mod pool;
 pub mod prompt;
 pub mod sampler;
 pub mod session;

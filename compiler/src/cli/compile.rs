@@ -18,6 +18,9 @@ pub struct CompileArgs {
     /// host, x86-64, x86-64-v2, x86-64-v3 or x86-64-v4
     #[arg(long, default_value = "host")]
     pub target_cpu: String,
+    /// native: keep each weight's format (f16, bf16, Q8_0, Q4_0, Q4_1) where kernels read it; f32: convert all
+    #[arg(long, value_enum, default_value = "native")]
+    pub weights: compiler::storage::WeightMode,
 }
 
 pub fn compile(args: CompileArgs) -> Result<()> {
@@ -40,7 +43,7 @@ pub fn compile(args: CompileArgs) -> Result<()> {
     bar.enable_steady_tick(Duration::from_millis(100));
     bar.set_message("reading the model");
     let source = compiler::load_model(&args.model)?;
-    let options = Options { target_cpu: args.target_cpu.clone(), ..Default::default() };
+    let options = Options { target_cpu: args.target_cpu.clone(), weights: args.weights, ..Default::default() };
     let bytes_style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})").unwrap().progress_chars("=> ");
     let report = compiler::compile::compile(&source, out, &options, &mut |p| match p {
         Progress::Stage(stage) => bar.set_message(stage.to_string()),

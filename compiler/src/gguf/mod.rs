@@ -62,13 +62,24 @@ impl Weights for GgufWeights {
             None => x,
         })
     }
+
+    fn read_raw(&self, name: &str) -> Result<Vec<u8>> {
+        let (i, heads) = self.index[name];
+        let t = &self.file.tensors[i];
+        let x = self.file.map[t.start..t.end].to_vec();
+        Ok(match heads {
+            // whole rows move, so blocks within a row stay intact
+            Some(h) => unpermute(&x, h, t.dims[1], x.len() / t.dims[1]),
+            None => x,
+        })
+    }
 }
 
 /// llama.cpp stores Q/K rows of each head interleaved (pairs); transformers' layout is halves.
 /// GGUF row (head, d, two) holds HF row (head, two, d).
-fn unpermute(x: &[f32], heads: usize, rows: usize, cols: usize) -> Vec<f32> {
+fn unpermute<T: Copy + Default>(x: &[T], heads: usize, rows: usize, cols: usize) -> Vec<T> {
     let half = rows / heads / 2;
-    let mut out = vec![0f32; x.len()];
+    let mut out = vec![T::default(); x.len()];
     for h in 0..heads {
         for d in 0..half {
             for two in 0..2 {

@@ -201,13 +201,17 @@ pub fn load(path: &std::path::Path) -> crate::Result<(Report, Compiled)> {
     }
     let source = crate::load_model(path)?;
     let c = crate::compile::analyse(&source.config)?;
+    // as `kiln compile` would store them
+    let formats = crate::storage::formats(&c.graph, source.weights.tensors(), Default::default());
     let tensors: Vec<Tensor> = source
         .weights
         .tensors()
         .iter()
         .map(|(name, t)| {
-            let n = t.shape.iter().product::<usize>() as u64;
-            Tensor { name: name.clone(), shape: t.shape.clone(), source_dtype: t.dtype.clone(), dtype: "F32".into(), bytes: n * 4 }
+            let format = formats.get(name).copied().unwrap_or(crate::lower::weight_format::WeightFormat::F32);
+            let rows = t.shape[..t.shape.len().saturating_sub(1)].iter().product::<usize>() as u64;
+            let bytes = rows * format.row_bytes(t.shape.last().copied().unwrap_or(1));
+            Tensor { name: name.clone(), shape: t.shape.clone(), source_dtype: t.dtype.clone(), dtype: format.name().into(), bytes }
         })
         .collect();
     Ok((Report::new(&c, &source.path, "model", &tensors), c))

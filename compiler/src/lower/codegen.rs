@@ -28,6 +28,8 @@ pub struct Cg<'ctx> {
     pub lanes: u32,
     /// Function attributes every kernel carries: target-cpu, target-features, …
     pub attrs: Vec<(String, String)>,
+    /// The target's features (LLVM names).
+    features: Vec<String>,
     func: Option<FunctionValue<'ctx>>,
 }
 
@@ -40,7 +42,7 @@ pub struct KernelArgs<'ctx> {
 }
 
 impl<'ctx> Cg<'ctx> {
-    pub fn new(ctx: &'ctx Context, lanes: u32, attrs: Vec<(String, String)>) -> Self {
+    pub fn new(ctx: &'ctx Context, lanes: u32, attrs: Vec<(String, String)>, features: Vec<String>) -> Self {
         Cg {
             ctx,
             module: ctx.create_module("kiln"),
@@ -51,6 +53,7 @@ impl<'ctx> Cg<'ctx> {
             ptr: ctx.ptr_type(AddressSpace::default()),
             lanes,
             attrs,
+            features,
             func: None,
         }
     }
@@ -76,6 +79,22 @@ impl<'ctx> Cg<'ctx> {
     pub fn arg(&self, k: &KernelArgs<'ctx>, i: usize) -> PointerValue<'ctx> {
         let slot = unsafe { ok!(self.b.build_gep(self.ptr, k.args, &[self.int(i as u64)], "slot")) };
         ok!(self.b.build_load(self.ptr, slot, "arg")).into_pointer_value()
+    }
+
+    pub fn has_feature(&self, f: &str) -> bool {
+        self.features.iter().any(|x| x == f)
+    }
+
+    /// base + bytes.
+    pub fn byte_ptr(&self, base: PointerValue<'ctx>, bytes: IntValue<'ctx>) -> PointerValue<'ctx> {
+        unsafe { ok!(self.b.build_gep(self.ctx.i8_type(), base, &[bytes], "")) }
+    }
+
+    /// An integer vector of type `ty` at `at`, unaligned.
+    pub fn load_ints(&self, at: PointerValue<'ctx>, ty: VectorType<'ctx>) -> VectorValue<'ctx> {
+        let v = ok!(self.b.build_load(ty, at, ""));
+        ok!(v.as_instruction_value().unwrap().set_alignment(1));
+        v.into_vector_value()
     }
 
     pub fn int(&self, n: u64) -> IntValue<'ctx> {

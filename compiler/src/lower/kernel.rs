@@ -3,15 +3,17 @@
 /// A fused expression whose leaves are argument slots of the kernel.
 pub type KExpr = crate::fuse::Expr<usize>;
 
+use super::weight_format::WeightFormat;
+
 /// Each kernel is `void name(void **args, i64 rows, i64 begin, i64 end)`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum KernelSpec {
     /// args: `inputs` leaves, then out [rows, width].  Work: rows.
     Map { width: usize, inputs: usize, expr: KExpr },
-    /// args: weight [n, k], `inputs` leaves (slots 1..), then out [rows, n].  Work: columns n.
-    Matmul { k: usize, n: usize, inputs: usize, input: KExpr, epilogue: KExpr },
-    /// args: table [_, width], idx [rows] i32, out [rows, width].  Work: rows.
-    Gather { width: usize },
+    /// args: weight [n, k] in `format`, `inputs` leaves (slots 1..), then out [rows, n].  Work: columns n.
+    Matmul { k: usize, n: usize, inputs: usize, input: KExpr, epilogue: KExpr, format: WeightFormat },
+    /// args: table [_, width] in `format`, idx [rows] i32, out [rows, width].  Work: rows.
+    Gather { width: usize, format: WeightFormat },
     /// args: x [rows, width], pos [rows] i32, table [context, head_dim] (cos | sin), out.  Work: rows.
     Rope { width: usize, head_dim: usize },
     /// args: cache [context, width], x [rows, width], pos [rows] i32.  Work: rows.

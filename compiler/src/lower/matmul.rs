@@ -2,20 +2,24 @@
 //!
 //! Register-blocked: a tile of TB rows × NB columns keeps TB·NB vector accumulators. Each row
 //! tile first evaluates the fused prologue (norm · gain, …) once into a stack buffer xs[TB][K];
-//! the NB weight rows then stream past it. Decode (1 row) takes the TB = 1 path: a pure
-//! weight stream, bound by memory bandwidth.
+//! the NB weight rows then stream past it, dequantised in registers a step at a time
+//! (weight_format.rs). Decode (1 row) takes the TB = 1 path: a pure weight stream, bound by
+//! memory bandwidth.
 use inkwell::values::{BasicValueEnum, IntValue, PointerValue};
 
 use super::codegen::{ok, Cg};
 use super::expr::{eval, inv_rms, At};
 use super::kernel::KExpr;
+use super::weight_format::WeightFormat;
 
 const NB: u64 = 4;
 
-pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usize, input: &KExpr, epilogue: &KExpr) {
+#[allow(clippy::too_many_arguments)]
+pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usize, input: &KExpr, epilogue: &KExpr, format: WeightFormat) {
     let ka = cg.kernel(name);
     let ptrs: Vec<PointerValue<'ctx>> = (0..=inputs).map(|i| cg.arg(&ka, i)).collect();
     let (w, out) = (ptrs[0], cg.arg(&ka, inputs + 1));
+    let row_bytes = format.row_bytes(k);
     let (k, n) = (k as u64, n as u64);
     let tb_max: u64 = if cg.lanes >= 16 { 4 } else { 2 };
     let xs = ok!(cg.b.build_array_alloca(cg.f32, cg.int(tb_max * k), "xs")); // [TB, K]
@@ -31,23 +35,31 @@ pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usi
             });
         }
         let block = |cg: &Cg<'ctx>, n0: IntValue<'ctx>, nb: u64| {
+            let rows: Vec<PointerValue> = (0..nb).map(|c| cg.byte_ptr(w, cg.mul(cg.add(n0, cg.int(c)), cg.int(row_bytes)))).collect();
             let dot = |lanes: u32, start: IntValue<'ctx>| {
                 let init: Vec<BasicValueEnum> = (0..tb * nb).map(|_| cg.vt(lanes).const_zero().into()).collect();
-                cg.for_carry(start, cg.int(k), lanes as u64, init, &mut |cg, kk, acc| {
-                    let xv: Vec<_> = (0..tb).map(|r| cg.load(xs, cg.add(cg.int(r * k), kk), lanes)).collect();
-                    let wv: Vec<_> = (0..nb).map(|c| cg.load(w, cg.add(cg.mul(cg.add(n0, cg.int(c)), cg.int(k)), kk), lanes)).collect();
-                    acc.iter()
-                        .enumerate()
-                        .map(|(i, a)| cg.fma(xv[i / nb as usize], wv[i % nb as usize], a.into_vector_value()).into())
-                        .collect()
+                cg.for_carry(start, cg.int(k), format.step(lanes), init, &mut |cg, kk, mut acc| {
+                    let wv: Vec<_> = rows.iter().map(|&row| format.load_step(cg, row, kk, lanes)).collect(); // [nb][step / lanes]
+                    for s in 0..wv[0].len() as u64 {
+                        let at = cg.add(kk, cg.int(s * lanes as u64));
+                        let xv: Vec<_> = (0..tb).map(|r| cg.load(xs, cg.add(cg.int(r * k), at), lanes)).collect();
+                        for (i, a) in acc.iter_mut().enumerate() {
+                            *a = cg.fma(xv[i / nb as usize], wv[i % nb as usize][s as usize], a.into_vector_value()).into();
+                        }
+                    }
+                    acc
                 })
             };
             let (rest, wide) = dot(cg.lanes, cg.int(0));
-            let (_, narrow) = dot(1, rest);
+            // element by element past the last whole vector (blocked formats have none)
+            let narrow = (!format.is_blocked()).then(|| dot(1, rest).1);
             for r in 0..tb {
                 for c in 0..nb {
                     let i = (r * nb + c) as usize;
-                    let s = ok!(cg.b.build_float_add(cg.hsum(wide[i].into_vector_value()), cg.hsum(narrow[i].into_vector_value()), ""));
+                    let mut s = cg.hsum(wide[i].into_vector_value());
+                    if let Some(narrow) = &narrow {
+                        s = ok!(cg.b.build_float_add(s, cg.hsum(narrow[i].into_vector_value()), ""));
+                    }
                     let (t, j) = (cg.add(t0, cg.int(r)), cg.add(n0, cg.int(c)));
                     let y = eval(cg, epilogue, &ptrs, &At { t, j, width: n, lanes: 1, acc: Some(cg.splat(s, 1)), inv_rms: None });
                     cg.store(out, cg.add(cg.mul(t, cg.int(n)), j), y);

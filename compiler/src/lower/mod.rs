@@ -8,6 +8,7 @@ pub mod map;
 pub mod matmul;
 pub mod rope;
 pub mod target;
+pub mod weight_format;
 
 use inkwell::context::Context;
 
@@ -20,7 +21,7 @@ use target::TargetCpu;
 /// Returns (optimised IR, shared object bytes).
 pub fn build(kernels: &KernelSet, cpu: &TargetCpu) -> Result<(String, Vec<u8>)> {
     let ctx = Context::create();
-    let mut cg = Cg::new(&ctx, cpu.lanes(), cpu.function_attributes());
+    let mut cg = Cg::new(&ctx, cpu.lanes(), cpu.function_attributes(), cpu.features.clone());
     for (name, spec) in kernels.names().iter().zip(&kernels.specs) {
         emit(&mut cg, name, spec);
     }
@@ -31,9 +32,9 @@ pub fn build(kernels: &KernelSet, cpu: &TargetCpu) -> Result<(String, Vec<u8>)> 
 pub fn emit(cg: &mut Cg, name: &str, spec: &KernelSpec) {
     match spec {
         KernelSpec::Map { width, inputs, expr } => map::emit(cg, name, *width, *inputs, expr),
-        KernelSpec::Matmul { k, n, inputs, input, epilogue } => matmul::emit(cg, name, *k, *n, *inputs, input, epilogue),
-        KernelSpec::Gather { width } => copy::emit(cg, name, *width, false),
-        KernelSpec::KvWrite { width } => copy::emit(cg, name, *width, true),
+        KernelSpec::Matmul { k, n, inputs, input, epilogue, format } => matmul::emit(cg, name, *k, *n, *inputs, input, epilogue, *format),
+        KernelSpec::Gather { width, format } => copy::gather(cg, name, *width, *format),
+        KernelSpec::KvWrite { width } => copy::kv_write(cg, name, *width),
         KernelSpec::Rope { width, head_dim } => rope::emit(cg, name, *width, *head_dim),
         KernelSpec::Attention { heads, kv_heads, head_dim, scale } => attention::emit(cg, name, *heads, *kv_heads, *head_dim, *scale),
     }

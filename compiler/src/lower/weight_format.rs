@@ -1,0 +1,155 @@
+//! Weight formats kernels read directly: f32, f16, bf16 and the GGUF blocks Q8_0, Q4_0, Q4_1
+//! (layouts pinned in gguf/blocks.rs). Matmul and gather walk a weight row one *step* at a time
+//! (a block of 32 for the quantised formats, one vector otherwise) and get that step's values as
+//! f32 vectors of the target's lanes, dequantised in registers.
+use inkwell::types::VectorType;
+use inkwell::values::{IntValue, PointerValue, VectorValue};
+
+use super::codegen::{ok, Cg};
+use crate::gguf::blocks::{Q4_0_BYTES, Q4_1_BYTES, Q8_0_BYTES};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WeightFormat {
+    F32,
+    F16,
+    BF16,
+    Q8_0,
+    Q4_0,
+    Q4_1,
+}
+
+const BLOCK: u64 = 32;
+
+impl WeightFormat {
+    /// The format of a stored dtype name ("F16", "Q4_1", …), if kernels read it directly.
+    pub fn from_name(name: &str) -> Option<WeightFormat> {
+        use WeightFormat::*;
+        [F32, F16, BF16, Q8_0, Q4_0, Q4_1].into_iter().find(|f| f.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => "F32",
+            WeightFormat::F16 => "F16",
+            WeightFormat::BF16 => "BF16",
+            WeightFormat::Q8_0 => "Q8_0",
+            WeightFormat::Q4_0 => "Q4_0",
+            WeightFormat::Q4_1 => "Q4_1",
+        }
+    }
+
+    /// Bytes of a block of 32, for the quantised formats.
+    fn block_bytes(self) -> Option<u64> {
+        match self {
+            WeightFormat::Q8_0 => Some(Q8_0_BYTES as u64),
+            WeightFormat::Q4_0 => Some(Q4_0_BYTES as u64),
+            WeightFormat::Q4_1 => Some(Q4_1_BYTES as u64),
+            _ => None,
+        }
+    }
+
+    fn elem_bytes(self) -> u64 {
+        if self == WeightFormat::F32 { 4 } else { 2 }
+    }
+
+    /// Blocks of 32 (rows are whole blocks), rather than single elements.
+    pub fn is_blocked(self) -> bool {
+        self.block_bytes().is_some()
+    }
+
+    /// Whether a row of `k` elements can be stored in this format.
+    pub fn fits(self, k: usize) -> bool {
+        self.block_bytes().is_none() || k as u64 % BLOCK == 0
+    }
+
+    pub fn row_bytes(self, k: usize) -> u64 {
+        match self.block_bytes() {
+            Some(b) => k as u64 / BLOCK * b,
+            None => k as u64 * self.elem_bytes(),
+        }
+    }
+
+    /// Elements one step covers with vectors of `lanes`.
+    pub fn step(self, lanes: u32) -> u64 {
+        if self.block_bytes().is_some() { BLOCK } else { lanes as u64 }
+    }
+
+    /// The f32 values of elements k0 .. k0 + step of the row at `row` (a byte pointer), as
+    /// step / lanes vectors of `lanes`. k0 is a multiple of the step.
+    pub fn load_step<'ctx>(self, cg: &Cg<'ctx>, row: PointerValue<'ctx>, k0: IntValue<'ctx>, lanes: u32) -> Vec<VectorValue<'ctx>> {
+        let Some(block_bytes) = self.block_bytes() else {
+            let at = cg.byte_ptr(row, cg.mul(k0, cg.int(self.elem_bytes())));
+            return vec![match self {
+                WeightFormat::F32 => cg.load(at, cg.int(0), lanes),
+                WeightFormat::F16 => f16_to_f32(cg, cg.load_ints(at, cg.ctx.i16_type().vec_type(lanes))),
+                _ => bf16_to_f32(cg, cg.load_ints(at, cg.ctx.i16_type().vec_type(lanes))),
+            }];
+        };
+        let block = cg.byte_ptr(row, cg.mul(ok!(cg.b.build_right_shift(k0, cg.int(5), false, "")), cg.int(block_bytes)));
+        let half = |offset: u64| {
+            let bits = cg.load_ints(cg.byte_ptr(block, cg.int(offset)), cg.ctx.i16_type().vec_type(1));
+            cg.splat(cg.extract(f16_to_f32(cg, bits), 0), lanes)
+        };
+        let d = half(0);
+        let i32s = cg.i32.vec_type(lanes);
+        let int_const = |v: u64| VectorType::const_vector(&vec![cg.i32.const_int(v, false); lanes as usize]);
+        (0..BLOCK / lanes as u64)
+            .map(|s| {
+                let first = s * lanes as u64; // element of the block this vector starts at
+                let bytes_ty = cg.ctx.i8_type().vec_type(lanes);
+                match self {
+                    WeightFormat::Q8_0 => {
+                        let q = cg.load_ints(cg.byte_ptr(block, cg.int(2 + first)), bytes_ty);
+                        let q = ok!(cg.b.build_int_s_extend(q, i32s, ""));
+                        cg.fmul(ok!(cg.b.build_signed_int_to_float(q, cg.vt(lanes), "")), d)
+                    }
+                    _ => {
+                        // elements 0..16 are the low nibbles of bytes 0..16, 16..32 the high ones
+                        let qs = if self == WeightFormat::Q4_1 { 4 } else { 2 };
+                        let q = cg.load_ints(cg.byte_ptr(block, cg.int(qs + first % 16)), bytes_ty);
+                        let q = ok!(cg.b.build_int_z_extend(q, i32s, ""));
+                        let q = if first < 16 { ok!(cg.b.build_and(q, int_const(15), "")) } else { ok!(cg.b.build_right_shift(q, int_const(4), false, "")) };
+                        if self == WeightFormat::Q4_1 {
+                            cg.fma(ok!(cg.b.build_signed_int_to_float(q, cg.vt(lanes), "")), d, half(2))
+                        } else {
+                            let q = ok!(cg.b.build_int_sub(q, int_const(8), ""));
+                            cg.fmul(ok!(cg.b.build_signed_int_to_float(q, cg.vt(lanes), "")), d)
+                        }
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+/// bf16 bits are the high half of an f32.
+fn bf16_to_f32<'ctx>(cg: &Cg<'ctx>, bits: VectorValue<'ctx>) -> VectorValue<'ctx> {
+    let lanes = bits.get_type().get_size();
+    let wide = ok!(cg.b.build_int_z_extend(bits, cg.i32.vec_type(lanes), ""));
+    let sixteen = VectorType::const_vector(&vec![cg.i32.const_int(16, false); lanes as usize]);
+    ok!(cg.b.build_bit_cast(ok!(cg.b.build_left_shift(wide, sixteen, "")), cg.vt(lanes), "")).into_vector_value()
+}
+
+/// IEEE half -> f32: a conversion instruction where the target has F16C, else exact bit
+/// arithmetic (kernels link without a runtime library to call).
+fn f16_to_f32<'ctx>(cg: &Cg<'ctx>, bits: VectorValue<'ctx>) -> VectorValue<'ctx> {
+    let lanes = bits.get_type().get_size();
+    if cg.has_feature("f16c") {
+        let halves = ok!(cg.b.build_bit_cast(bits, cg.ctx.f16_type().vec_type(lanes), "")).into_vector_value();
+        return ok!(cg.b.build_float_ext(halves, cg.vt(lanes), ""));
+    }
+    let c = |v: u64| VectorType::const_vector(&vec![cg.i32.const_int(v, false); lanes as usize]);
+    let h = ok!(cg.b.build_int_z_extend(bits, cg.i32.vec_type(lanes), ""));
+    let sign = ok!(cg.b.build_left_shift(ok!(cg.b.build_and(h, c(0x8000), "")), c(16), ""));
+    let magnitude = ok!(cg.b.build_and(h, c(0x7fff), ""));
+    // exponent and mantissa moved into place, then scaled by 2^(127-15): exact for normals and
+    // subnormals alike
+    let shifted = ok!(cg.b.build_left_shift(magnitude, c(13), ""));
+    let scaled = cg.fmul(ok!(cg.b.build_bit_cast(shifted, cg.vt(lanes), "")).into_vector_value(), cg.splat_const(2f64.powi(112), lanes));
+    let scaled_bits = ok!(cg.b.build_bit_cast(scaled, cg.i32.vec_type(lanes), "")).into_vector_value();
+    // infinities and NaNs keep an all-ones exponent
+    let special = ok!(cg.b.build_int_compare(inkwell::IntPredicate::UGE, magnitude, c(0x7c00), ""));
+    let inf_nan = ok!(cg.b.build_or(shifted, c(0x7f80_0000), ""));
+    let value = ok!(cg.b.build_select(special, inf_nan, scaled_bits, "")).into_vector_value();
+    ok!(cg.b.build_bit_cast(ok!(cg.b.build_or(value, sign, "")), cg.vt(lanes), "")).into_vector_value()
+}
