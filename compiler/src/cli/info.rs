@@ -26,10 +26,16 @@ pub fn info(args: InfoArgs) -> Result<()> {
         }
         std::fs::write(path, dot).with_context(|| format!("{}", path.display()))?;
     }
+    let bandwidth = compiler::info::bandwidth::measure();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut json = serde_json::to_value(&report)?;
+        json["machine"] = serde_json::json!({
+            "read_bandwidth_bytes_per_s": bandwidth,
+            "decode_roofline_tok_s": report.roofline_decode(bandwidth, 0),
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        print!("{}", report.text(Some(compiler::info::bandwidth::measure())));
+        print!("{}", report.text(Some(bandwidth)));
     }
     Ok(())
 }
