@@ -34,8 +34,23 @@ echo "chat turn 2    time to first token $(printf '%s\n' "${ttft[@]}" | median) 
 
 # This machine's read bandwidth, now (kiln info: every thread streams a 256 MiB buffer, best of 4),
 # and the decode roofline it implies for the bytes one token reads.
-read -r bw wbytes roof < <($KILN info "$ART" --json | .venv/bin/python -c 'import json, sys
+read -r bw wbytes roof flops < <($KILN info "$ART" --json | .venv/bin/python -c 'import json, sys
 r = json.load(sys.stdin)
-print(round(r["machine"]["read_bandwidth_bytes_per_s"] / 1e9, 1), round(r["weight_bytes_per_token"] / 1e6, 1), round(r["machine"]["decode_roofline_tok_s"], 1))')
+print(round(r["machine"]["read_bandwidth_bytes_per_s"] / 1e9, 1), round(r["weight_bytes_per_token"] / 1e6, 1), round(r["machine"]["decode_roofline_tok_s"], 1), r["matmul_flops_per_token"])')
 echo "memory bw      ${bw} GB/s (all threads, measured now)"
 echo "decode roofline ${roof} tok/s for ${wbytes} MB/token -> $(echo "scale=0; 100 * $d / $roof" | bc)% of it"
+
+# Prefill is compute-bound: its matmul GFLOP/s against this machine's f32 GEMM peak, measured now
+# (numpy's BLAS on all threads, 2048² × 2048, best of 5).
+peak=$(.venv/bin/python - <<'PY'
+import time
+import numpy as np
+a = np.random.rand(2048, 2048).astype(np.float32)
+best = 0
+for _ in range(5):
+    t = time.perf_counter(); a @ a; best = max(best, 2 * 2048**3 / (time.perf_counter() - t))
+print(round(best / 1e9, 1))
+PY
+)
+achieved=$(echo "scale=1; $p * $flops / 1000000000" | bc)
+echo "prefill compute ${achieved} GFLOP/s of matmuls vs ${peak} GFLOP/s f32 GEMM peak (numpy BLAS) -> $(echo "scale=0; 100 * $achieved / $peak" | bc)%"
