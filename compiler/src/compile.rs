@@ -23,11 +23,13 @@ pub struct Options {
     /// Most tokens one forward pass takes (prefill chunk).
     pub max_rows: usize,
     pub weights: WeightMode,
+    /// Also write the optimised LLVM IR of the kernels here.
+    pub emit_llvm: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { target_cpu: "host".into(), max_rows: 128, weights: WeightMode::Native }
+        Options { target_cpu: "host".into(), max_rows: 128, weights: WeightMode::Native, emit_llvm: None }
     }
 }
 
@@ -228,7 +230,10 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
 
     progress(Progress::Stage("generating native code with LLVM"));
     let cpu = TargetCpu::resolve(&options.target_cpu)?;
-    let (_ir, code) = lower::build(&kernels, &cpu)?;
+    let (ir, code) = lower::build(&kernels, &cpu)?;
+    if let Some(path) = &options.emit_llvm {
+        std::fs::write(path, ir).map_err(io(path))?;
+    }
     lap("llvm", &mut timings);
 
     progress(Progress::Stage("writing weights"));

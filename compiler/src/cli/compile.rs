@@ -21,6 +21,9 @@ pub struct CompileArgs {
     /// native: keep each weight's format (f16, bf16, Q8_0, Q4_0, Q4_1) where kernels read it; f32: convert all
     #[arg(long, value_enum, default_value = "native")]
     pub weights: compiler::storage::WeightMode,
+    /// Also write the kernels' optimised LLVM IR to this file.
+    #[arg(long, value_name = "FILE")]
+    pub emit_llvm: Option<PathBuf>,
 }
 
 pub fn compile(args: CompileArgs) -> Result<()> {
@@ -43,7 +46,7 @@ pub fn compile(args: CompileArgs) -> Result<()> {
     bar.enable_steady_tick(Duration::from_millis(100));
     bar.set_message("reading the model");
     let source = compiler::load_model(&args.model)?;
-    let options = Options { target_cpu: args.target_cpu.clone(), weights: args.weights, ..Default::default() };
+    let options = Options { target_cpu: args.target_cpu.clone(), weights: args.weights, emit_llvm: args.emit_llvm.clone(), ..Default::default() };
     let bytes_style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})").unwrap().progress_chars("=> ");
     let report = compiler::compile::compile(&source, out, &options, &mut |p| match p {
         Progress::Stage(stage) => bar.set_message(stage.to_string()),
