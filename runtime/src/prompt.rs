@@ -23,7 +23,7 @@ impl Default for PromptOptions {
 
 /// The template transformers would pick: `tool_use` for a request with tools if the model has
 /// one, else `default`, else the only one.
-pub fn template_for<'a>(meta: &'a Meta, with_tools: bool) -> Result<&'a str> {
+pub fn template_for(meta: &Meta, with_tools: bool) -> Result<&str> {
     let t = &meta.chat_templates;
     let chosen = if with_tools { t.get("tool_use").or(t.get("default")) } else { t.get("default") };
     chosen.or_else(|| (t.len() == 1).then(|| t.values().next()).flatten()).map(String::as_str).ok_or(Error::NoChatTemplate)

@@ -59,7 +59,7 @@ impl WeightFormat {
 
     /// Whether a row of `k` elements can be stored in this format.
     pub fn fits(self, k: usize) -> bool {
-        self.block_bytes().is_none() || k as u64 % BLOCK == 0
+        self.block_bytes().is_none() || (k as u64).is_multiple_of(BLOCK)
     }
 
     pub fn row_bytes(self, k: usize) -> u64 {

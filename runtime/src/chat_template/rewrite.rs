@@ -8,9 +8,8 @@
 pub fn rewrite(source: &str) -> String {
     let mut out = String::with_capacity(source.len() + 64);
     let mut rest = source;
-    loop {
-        let Some(open) = rest.find(['{']).map(|i| (i, rest[i..].get(..2).unwrap_or(""))) else { break };
-        let (at, kind) = open;
+    while let Some(at) = rest.find('{') {
+        let kind = rest[at..].get(..2).unwrap_or("");
         let close = match kind {
             "{#" => "#}",
             "{{" => "}}",
