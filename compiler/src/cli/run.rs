@@ -1,5 +1,5 @@
 //! `kiln run`: one prompt in, one answer out.
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -29,6 +29,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         (Some(p), _) => p.clone(),
         (None, Some(f)) => std::fs::read_to_string(f).with_context(|| format!("{}", f.display()))?,
         (None, None) => {
+            if std::io::stdin().is_terminal() {
+                eprintln!("kiln: reading the prompt from standard input; end it with Ctrl-D");
+            }
             let mut s = String::new();
             std::io::stdin().read_to_string(&mut s).context("reading the prompt from standard input")?;
             s
