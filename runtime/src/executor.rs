@@ -24,6 +24,8 @@ pub struct Executor {
     pub max_rows: usize,
     pub vocab: usize,
     pool: Pool,
+    /// When set, the time spent in each step (seconds, summed over passes).
+    pub profile: Option<Vec<f64>>,
 }
 
 // SAFETY: the raw pointers point into buffers this value owns or into the artifact's read-only map,
@@ -55,7 +57,7 @@ impl Executor {
             .map(|s| Resolved { f: kernels.get(&s.kernel), args: s.args.iter().map(pointer).collect(), rows: s.rows, work: s.work })
             .collect();
         let Buf::Arena { offset } = plan.logits else { panic!("logits must live in the arena") };
-        Executor { steps, arena, inputs, cache, logits_offset: offset as usize, max_rows: plan.max_rows, vocab: plan.vocab, pool: Pool::new() }
+        Executor { steps, arena, inputs, cache, logits_offset: offset as usize, max_rows: plan.max_rows, vocab: plan.vocab, pool: Pool::new(), profile: None }
     }
 
     /// Runs `tokens` at positions `start..`, writing their K/V into the cache, and returns the
@@ -79,7 +81,7 @@ impl Executor {
             *dst = *src as i32;
         }
         let r = logit_rows.len();
-        for step in &self.steps {
+        for (i, step) in self.steps.iter().enumerate() {
             let rows = match step.rows {
                 Rows::Tokens => t,
                 Rows::Logits => r,
@@ -87,7 +89,11 @@ impl Executor {
             if rows == 0 {
                 continue;
             }
+            let start = self.profile.is_some().then(std::time::Instant::now);
             run(&self.pool, step, rows);
+            if let (Some(p), Some(s)) = (&mut self.profile, start) {
+                p[i] += s.elapsed().as_secs_f64();
+            }
         }
         Ok(self.arena.as_f32(self.logits_offset, r * self.vocab))
     }

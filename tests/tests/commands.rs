@@ -111,6 +111,8 @@ fn run_options_environment_and_generation_config() {
     assert!(err.contains("temperature 0.5, top-k 7, top-p 0.9") && err.contains("(3 tokens)"), "{err}");
     let (_, err) = run(&["--temperature", "0.7", "--min-p", "0.1", "--repeat-penalty", "1.3", "--seed", "9"], &[("TEMP", "0.5")]);
     assert!(err.contains("temperature 0.7, top-k 0, top-p 1, min-p 0.1, repeat-penalty 1.3, seed 9"), "flags beat the environment: {err}");
+    let (_, err) = run(&["--max-tokens", "3", "--profile"], &[]);
+    assert!(err.contains("share") && err.contains("matmul lm_head") && err.contains("attention"), "{err}");
     // a stop string cuts the greedy text where it first appears
     let cut = greedy.char_indices().nth(greedy.chars().count() / 2).unwrap().0;
     let stop: String = greedy[cut..].chars().take(2).collect();

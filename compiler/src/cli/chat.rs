@@ -106,6 +106,7 @@ pub fn chat(args: ChatArgs) -> Result<()> {
         messages.push(json!({"role": "assistant", "content": answer}));
         last = Some(stats);
     }
+    m.print_profile(&session);
     Ok(())
 }
 

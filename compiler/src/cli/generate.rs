@@ -35,6 +35,9 @@ pub struct ModelArgs {
     /// Timings on standard error.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Time every plan step; print where the time went (by kernel, layers summed) at the end.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -48,7 +51,10 @@ impl ModelArgs {
         if self.ctx == Some(0) {
             anyhow::bail!("--ctx must be at least 1");
         }
-        let model = runtime::Model::open(&self.artifact, Some(self.ctx.unwrap_or(4096)))?;
+        let mut model = runtime::Model::open(&self.artifact, Some(self.ctx.unwrap_or(4096)))?;
+        if self.profile {
+            model.executor.profile = Some(vec![0.0; model.artifact.meta.plan.steps.len()]);
+        }
         let meta = &model.artifact.meta;
         let tokenizer = Tokenizer::new(&meta.tokenizer, meta.special_tokens.get("bos_token").map(String::as_str), meta.add_bos)?;
         Ok(Session::new(model, tokenizer))
@@ -72,6 +78,26 @@ impl ModelArgs {
 
     /// Generates an answer to `ids` (the tokens of `prompt_text`), streaming it to standard output;
     /// returns its text.
+    /// The step times gathered by --profile, summed over layers, on standard error.
+    pub fn print_profile(&self, session: &Session) {
+        let Some(times) = &session.model.executor.profile else { return };
+        let mut by_label: Vec<(String, f64, usize)> = vec![];
+        for (step, t) in session.model.artifact.meta.plan.steps.iter().zip(times) {
+            // "layer 3: matmul q_proj (…)" and "layer 4: …" are one entry
+            let label = step.label.split_once(": ").map_or(step.label.as_str(), |(_, rest)| rest);
+            match by_label.iter_mut().find(|(l, _, _)| l == label) {
+                Some(e) => (e.1, e.2) = (e.1 + t, e.2 + 1),
+                None => by_label.push((label.to_string(), *t, 1)),
+            }
+        }
+        by_label.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let total: f64 = times.iter().sum();
+        eprintln!("{:>9} {:>6}  {:<5} step", "seconds", "share", "count");
+        for (label, t, n) in by_label {
+            eprintln!("{t:>9.4} {:>5.1}%  {n:<5} {label}", 100.0 * t / total.max(1e-12));
+        }
+    }
+
     /// The sampler, with its settings on standard error when verbose.
     pub fn sampler(&self, session: &Session) -> Result<Sampler> {
         let config = self.sampling.config(&session.model.artifact.meta.generation)?;

@@ -52,5 +52,6 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     let ids = session.tokenizer.encode(&text)?;
     m.answer(&mut session, &mut sampler, &ids, &text, None)?;
+    m.print_profile(&session);
     Ok(())
 }
