@@ -132,3 +132,24 @@ fn worker(s: &Shared, index: usize) {
         s.remaining.fetch_sub(1, SeqCst);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Pool;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn every_part_runs_once_per_job_even_after_parking() {
+        let pool = Pool::new();
+        let hits: Vec<AtomicUsize> = (0..pool.threads()).map(|_| AtomicUsize::new(0)).collect();
+        for round in 0..1000 {
+            if round == 500 {
+                std::thread::sleep(std::time::Duration::from_millis(50)); // workers park
+            }
+            pool.run(&|i| {
+                hits[i].fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        assert!(hits.iter().all(|h| h.load(Ordering::SeqCst) == 1000));
+    }
+}
