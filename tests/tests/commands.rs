@@ -82,7 +82,7 @@ fn prompt_shows_the_text_and_ids_a_model_receives() {
 #[test]
 fn chat_keeps_the_cache_between_turns_and_obeys_commands() {
     let a = tiny().to_str().unwrap();
-    let input = "hello\n/stats\nhow are you\n/system be brief\nhi\n/reset\nhi\n/frobnicate\n/exit\nnever sent\n";
+    let input = "hello\n/stats\n\"\"\"how\n\nare you\"\"\"\n/system be brief\nhi\n/reset\nhi\n/frobnicate\n/exit\nnever sent\n";
     let (out, err) = ok(kiln_with(&["chat", a, "--max-tokens", "4", "-v"], input, &[]));
     let summaries: Vec<&str> = err.lines().filter(|l| l.starts_with("prompt ")).collect();
     assert_eq!(summaries.len(), 4, "four answers (nothing after /exit): {err}");

@@ -22,7 +22,7 @@ pub struct ChatArgs {
     pub system: Option<String>,
 }
 
-const HELP: &str = "commands: /reset (new conversation), /system TEXT (new system prompt, new conversation), /stats, /exit; Ctrl-C stops an answer";
+const HELP: &str = "commands: /reset (new conversation), /system TEXT (new system prompt, new conversation), /stats, /exit; \"\"\" starts and ends a message of several lines; Ctrl-C stops an answer";
 
 pub fn chat(args: ChatArgs) -> Result<()> {
     let m = &args.model;
@@ -53,6 +53,13 @@ pub fn chat(args: ChatArgs) -> Result<()> {
         eprintln!("kiln chat — {} ({} tokens of context). {HELP}", session.model.artifact.meta.source, session.context());
     }
     while let Some(line) = input.next()? {
+        let line = match line.trim_start().strip_prefix(r#"""""#) {
+            Some(first) => match input.message_of_lines(first)? {
+                Some(text) => text,
+                None => break,
+            },
+            None => line,
+        };
         let line = line.trim_end();
         match line.split_once(' ').map_or((line, ""), |(c, rest)| (c, rest.trim())) {
             ("", _) => continue,
@@ -121,10 +128,27 @@ impl Input {
         Ok(if std::io::stdin().is_terminal() { Input::Editor(rustyline::DefaultEditor::new()?) } else { Input::Lines(std::io::stdin().lock().lines()) })
     }
 
-    /// The next line; None at end of input (Ctrl-D, or Ctrl-C at the prompt).
+    /// The rest of a `"""` message: lines up to the one ending in `"""` (None at end of input).
+    fn message_of_lines(&mut self, first: &str) -> Result<Option<String>> {
+        let mut text = first.to_string();
+        loop {
+            if let Some(done) = text.trim_end().strip_suffix(r#"""""#) {
+                return Ok(Some(done.trim().to_string()));
+            }
+            let Some(line) = self.next_with_prompt(". ")? else { return Ok(None) };
+            text.push('\n');
+            text.push_str(&line);
+        }
+    }
+
     fn next(&mut self) -> Result<Option<String>> {
+        self.next_with_prompt("> ")
+    }
+
+    /// The next line; None at end of input (Ctrl-D, or Ctrl-C at the prompt).
+    fn next_with_prompt(&mut self, prompt: &str) -> Result<Option<String>> {
         match self {
-            Input::Editor(editor) => match editor.readline("> ") {
+            Input::Editor(editor) => match editor.readline(prompt) {
                 Ok(line) => {
                     editor.add_history_entry(line.as_str())?;
                     Ok(Some(line))
