@@ -1,6 +1,6 @@
 //! Matmul kernels: out[t, n] = epilogue(Σ_k input(t, k) · W[n, k]) for columns [begin, end).
 //!
-//! Register-blocked: a tile of TB rows × NB columns keeps TB·NB vector accumulators. Each row
+//! Register-blocked: a tile of TB rows × NB columns (`nb`) keeps TB·NB vector accumulators. Each row
 //! tile first evaluates the fused prologue (norm · gain, …) once into a stack buffer xs[TB][K];
 //! the NB weight rows then stream past it, dequantised in registers a step at a time
 //! (weight_format.rs). Decode (1 row) takes the TB = 1 path: a pure weight stream, bound by
@@ -12,7 +12,11 @@ use super::expr::{eval, inv_rms, At};
 use super::kernel::KExpr;
 use super::weight_format::WeightFormat;
 
-const NB: u64 = 4;
+/// Columns per block: decode (one row) streams more weight rows at once to keep more loads and
+/// dequantisations in flight; multi-row tiles need the registers for TB·NB accumulators.
+const fn nb(tb: u64) -> u64 {
+    if tb == 1 { 8 } else { 4 }
+}
 
 #[allow(clippy::too_many_arguments)]
 pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usize, input: &KExpr, epilogue: &KExpr, format: WeightFormat) {
@@ -66,7 +70,7 @@ pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usi
                 }
             }
         };
-        let rest = cg.for_each(ka.begin, ka.end, NB, &mut |cg, n0| block(cg, n0, NB));
+        let rest = cg.for_each(ka.begin, ka.end, nb(tb), &mut |cg, n0| block(cg, n0, nb(tb)));
         cg.for_each(rest, ka.end, 1, &mut |cg, n0| block(cg, n0, 1));
     };
     let rest = cg.for_each(cg.int(0), ka.rows, tb_max, &mut |cg, t0| tile(cg, t0, tb_max));
