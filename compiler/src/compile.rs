@@ -140,8 +140,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
             Content::Weight(_, f) => *f,
             Content::Rope(..) => WeightFormat::F32,
         };
-        let (rows, k) = (shape[..shape.len() - 1].iter().product::<usize>() as u64, *shape.last().unwrap_or(&1));
-        let bytes = rows * format.row_bytes(k);
+        let bytes = format.tensor_bytes(&shape);
         let entry = TensorEntry { name: key.clone(), shape, dtype: format.name().into(), source_dtype, offset, bytes };
         offset = artifact::align(offset + bytes);
         tensor_of.insert(key, tensors.len());
@@ -266,19 +265,19 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     artifact::write(out, &meta, &code, weights_len, |w| {
         let mut written = 0u64;
         for (entry, content) in &tensors {
+            let f32_bytes = |x: Vec<f32>| x.iter().flat_map(|v| v.to_le_bytes()).collect();
             let data = match content {
-                Content::Weight(name, WeightFormat::F32) => source.weights.read_f32(name).map(|x| x.iter().flat_map(|v| v.to_le_bytes()).collect()),
+                Content::Weight(name, WeightFormat::F32) => source.weights.read_f32(name).map(f32_bytes),
                 Content::Weight(name, _) => source.weights.read_raw(name),
-                Content::Rope(hd, theta, scaling) => rope_table(*hd, *theta, scaling, context).map(|x| x.iter().flat_map(|v| v.to_le_bytes()).collect()),
+                Content::Rope(hd, theta, scaling) => rope_table(*hd, *theta, scaling, context).map(f32_bytes),
             };
-            let data = match data {
+            let data: Vec<u8> = match data {
                 Ok(d) => d,
                 Err(e) => {
                     failure = Some(e);
                     return Err(std::io::Error::other("weight conversion failed"));
                 }
             };
-            let data: Vec<u8> = data;
             if data.len() as u64 != entry.bytes {
                 failure = Some(Error::Model(format!("{}: tensor '{}' has {} bytes, {} expected for {:?} {}", source.path, entry.name, data.len(), entry.bytes, entry.shape, entry.dtype)));
                 return Err(std::io::Error::other("weight size mismatch"));

@@ -124,20 +124,15 @@ pub fn write(
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let partial = std::path::PathBuf::from(partial);
-    let result = write_to(&partial, meta, code, weights_len, write_weights).and_then(|_| std::fs::rename(&partial, path));
+    let result = write_complete(&partial, meta, code, weights_len, write_weights).and_then(|_| std::fs::rename(&partial, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&partial);
     }
     result
 }
 
-fn write_to(
-    path: &Path,
-    meta: &Meta,
-    code: &[u8],
-    weights_len: u64,
-    write_weights: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> std::io::Result<()> {
+/// The whole artifact into `path` (the caller renames it into place).
+fn write_complete(path: &Path, meta: &Meta, code: &[u8], weights_len: u64, write_weights: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
     let meta_bytes = serde_json::to_vec(meta)?;
     let meta_off = HEADER_LEN as u64;
     let code_off = align(meta_off + meta_bytes.len() as u64);

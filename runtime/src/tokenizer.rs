@@ -14,6 +14,11 @@ impl Tokenizer {
         Ok(Tokenizer { inner, bos, add_bos })
     }
 
+    /// An artifact's tokenizer, with its BOS rule.
+    pub fn for_artifact(meta: &crate::artifact::Meta) -> Result<Tokenizer> {
+        Tokenizer::new(&meta.tokenizer, meta.special_tokens.get("bos_token").map(String::as_str), meta.add_bos)
+    }
+
     /// Token ids of `text`; special tokens written in the text are recognised. BOS is
     /// prepended when the model asks for it and the text does not already start with it.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {

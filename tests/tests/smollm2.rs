@@ -51,7 +51,7 @@ fn greedy_continuations_match_transformers() {
 fn tokenizer_from_gguf_matches_transformers_and_round_trips() {
     let model = runtime::Model::open(artifact(), Some(16)).unwrap();
     let meta = &model.artifact.meta;
-    let tok = Tokenizer::new(&meta.tokenizer, meta.special_tokens.get("bos_token").map(String::as_str), meta.add_bos).unwrap();
+    let tok = Tokenizer::for_artifact(meta).unwrap();
     let r = reference();
     let text = r["tokenizer"]["text"].as_str().unwrap();
     let got = tok.encode(text).unwrap();

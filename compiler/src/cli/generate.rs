@@ -56,7 +56,7 @@ impl ModelArgs {
             model.executor.profile = Some(vec![0.0; model.artifact.meta.plan.steps.len()]);
         }
         let meta = &model.artifact.meta;
-        let tokenizer = Tokenizer::new(&meta.tokenizer, meta.special_tokens.get("bos_token").map(String::as_str), meta.add_bos)?;
+        let tokenizer = Tokenizer::for_artifact(meta)?;
         Ok(Session::new(model, tokenizer))
     }
 

@@ -105,7 +105,7 @@ pub fn prompt(args: PromptArgs) -> Result<()> {
     let (messages, opts) = args.conversation.load()?;
     let text = runtime::prompt::render(meta, &messages, &opts)?;
     if args.ids {
-        let tok = runtime::tokenizer::Tokenizer::new(&meta.tokenizer, meta.special_tokens.get("bos_token").map(String::as_str), meta.add_bos)?;
+        let tok = runtime::tokenizer::Tokenizer::for_artifact(meta)?;
         let ids: Vec<String> = tok.encode(&text)?.iter().map(u32::to_string).collect();
         println!("{}", ids.join(" "));
     } else {

@@ -27,8 +27,7 @@ pub struct DetokenizeArgs {
 fn tokenizer(path: &Path) -> Result<Tokenizer> {
     if runtime::artifact::Artifact::is_artifact(path) {
         let a = runtime::artifact::Artifact::open(path, false)?;
-        let m = &a.meta;
-        return Ok(Tokenizer::new(&m.tokenizer, m.special_tokens.get("bos_token").map(String::as_str), m.add_bos)?);
+        return Ok(Tokenizer::for_artifact(&a.meta)?);
     }
     let s = compiler::load_model(path)?;
     Ok(Tokenizer::new(&s.tokenizer_json, s.special_tokens.get("bos_token").map(String::as_str), s.add_bos)?)

@@ -209,9 +209,7 @@ pub fn load(path: &std::path::Path) -> crate::Result<(Report, Compiled)> {
         .iter()
         .map(|(name, t)| {
             let format = formats.get(name).copied().unwrap_or(crate::lower::weight_format::WeightFormat::F32);
-            let rows = t.shape[..t.shape.len().saturating_sub(1)].iter().product::<usize>() as u64;
-            let bytes = rows * format.row_bytes(t.shape.last().copied().unwrap_or(1));
-            Tensor { name: name.clone(), shape: t.shape.clone(), source_dtype: t.dtype.clone(), dtype: format.name().into(), bytes }
+            Tensor { name: name.clone(), shape: t.shape.clone(), source_dtype: t.dtype.clone(), dtype: format.name().into(), bytes: format.tensor_bytes(&t.shape) }
         })
         .collect();
     Ok((Report::new(&c, &source.path, "model", &tensors), c))

@@ -69,6 +69,12 @@ impl WeightFormat {
         }
     }
 
+    /// Bytes of a tensor of `shape` (rows of its last dimension) in this format.
+    pub fn tensor_bytes(self, shape: &[usize]) -> u64 {
+        let rows = shape[..shape.len().saturating_sub(1)].iter().product::<usize>() as u64;
+        rows * self.row_bytes(shape.last().copied().unwrap_or(1))
+    }
+
     /// Elements one step covers with vectors of `lanes`.
     pub fn step(self, lanes: u32) -> u64 {
         if self.block_bytes().is_some() { BLOCK } else { lanes as u64 }
