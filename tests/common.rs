@@ -1,6 +1,8 @@
 //! Helpers for Kiln's end-to-end tests: fixture paths, compiling into a temp dir, the CLI binary.
 use std::path::{Path, PathBuf};
 
+pub mod reencode;
+
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }

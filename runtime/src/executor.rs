@@ -1,4 +1,4 @@
-//! Replays the plan: one forward pass = every step's kernel, its work range split over the pool.rs threads.
+//! Replays the plan: one forward pass = every step's kernel, its work range cut into pieces for the pool.rs threads.
 
 use crate::artifact::Artifact;
 use crate::buffer::AlignedBuf;
@@ -99,26 +99,19 @@ impl Executor {
     }
 }
 
-/// Splits the step's work range evenly over the pool's threads (in multiples of `grain`).
+/// Cuts the step's work range into pieces (whole multiples of `grain`) that the pool's threads take.
 fn run(pool: &Pool, step: &Resolved, rows: usize) {
     let (total, grain) = match step.work {
         Work::Rows => (rows, 1),
         Work::Columns(n) => (n, 16),
         Work::Heads(h) => (h, 1),
     };
-    let parts = (total / grain).clamp(1, pool.threads());
-    let call = |c: usize| {
-        if c >= parts {
-            return;
-        }
-        let begin = total * c / parts / grain * grain;
-        let end = if c + 1 == parts { total } else { total * (c + 1) / parts / grain * grain };
+    let units = total.div_ceil(grain);
+    let pieces = pool.pieces(units);
+    pool.run(pieces, &|p| {
+        let begin = units * p / pieces * grain;
+        let end = (units * (p + 1) / pieces * grain).min(total);
         // SAFETY: the kernel reads/writes only its arguments within [begin, end) of the work range.
         unsafe { (step.f)(step.args.as_ptr(), rows as i64, begin as i64, end as i64) }
-    };
-    if parts == 1 {
-        call(0)
-    } else {
-        pool.run(&call)
-    }
+    });
 }

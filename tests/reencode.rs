@@ -1,0 +1,94 @@
+//! A fixture's weights re-encoded into another stored format (F16, BF16, Q8_0, Q4_0, Q4_1),
+//! as a GGUF file would hold them, for tests of the kernels that read each format.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use compiler::gguf::blocks::dequantize;
+use compiler::source::{ModelSource, TensorInfo, Weights};
+use half::{bf16, f16};
+
+/// The fixture's weights, re-encoded as `dtype` where a row holds whole blocks.
+pub struct Reencoded {
+    infos: BTreeMap<String, TensorInfo>,
+    raw: BTreeMap<String, Vec<u8>>,
+}
+
+/// (GGUF type id, name) of each format.
+pub const FORMATS: [(u32, &str); 5] = [(1, "F16"), (30, "BF16"), (8, "Q8_0"), (2, "Q4_0"), (3, "Q4_1")];
+
+fn encode(x: &[f32], name: &str) -> Vec<u8> {
+    let half = |v: f32| f16::from_f32(v).to_le_bytes();
+    let mut out = vec![];
+    match name {
+        "F16" => x.iter().for_each(|&v| out.extend(half(v))),
+        "BF16" => x.iter().for_each(|&v| out.extend(bf16::from_f32(v).to_le_bytes())),
+        _ => {
+            for b in x.chunks(32) {
+                let amax = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+                match name {
+                    "Q8_0" => {
+                        let d = amax / 127.0;
+                        out.extend(half(d));
+                        out.extend(b.iter().map(|v| if d == 0.0 { 0 } else { (v / d).round() as i8 as u8 }));
+                    }
+                    "Q4_0" => {
+                        let d = amax / 7.0;
+                        out.extend(half(d));
+                        let q = |v: f32| if d == 0.0 { 8 } else { ((v / d).round() + 8.0).clamp(0.0, 15.0) as u8 };
+                        out.extend((0..16).map(|i| q(b[i]) | (q(b[i + 16]) << 4)));
+                    }
+                    _ => {
+                        let min = b.iter().fold(f32::MAX, |m, &v| m.min(v));
+                        let d = (b.iter().fold(f32::MIN, |m, &v| m.max(v)) - min) / 15.0;
+                        out.extend(half(d));
+                        out.extend(half(min));
+                        let q = |v: f32| if d == 0.0 { 0 } else { ((v - min) / d).round().clamp(0.0, 15.0) as u8 };
+                        out.extend((0..16).map(|i| q(b[i]) | (q(b[i + 16]) << 4)));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Reencoded {
+    fn new(inner: &dyn Weights, dtype: &str) -> Reencoded {
+        let (mut infos, mut raw) = (BTreeMap::new(), BTreeMap::new());
+        for (name, info) in inner.tensors() {
+            let x = inner.read_f32(name).unwrap();
+            let blocked = dtype.starts_with('Q');
+            let dtype = if blocked && (info.shape.len() != 2 || info.shape[1] % 32 != 0) { "F32" } else { dtype };
+            let bytes = if dtype == "F32" { x.iter().flat_map(|v| v.to_le_bytes()).collect() } else { encode(&x, dtype) };
+            infos.insert(name.clone(), TensorInfo { shape: info.shape.clone(), dtype: dtype.to_string() });
+            raw.insert(name.clone(), bytes);
+        }
+        Reencoded { infos, raw }
+    }
+}
+
+impl Weights for Reencoded {
+    fn tensors(&self) -> &BTreeMap<String, TensorInfo> {
+        &self.infos
+    }
+    fn read_f32(&self, name: &str) -> compiler::Result<Vec<f32>> {
+        let id = FORMATS.iter().find(|f| f.1 == self.infos[name].dtype).map_or(0, |f| f.0);
+        Ok(dequantize(id, &self.raw[name]))
+    }
+    fn read_raw(&self, name: &str) -> compiler::Result<Vec<u8>> {
+        Ok(self.raw[name].clone())
+    }
+}
+
+/// Fixture `name` with its weights stored as `dtype` (one of FORMATS, or "F32").
+pub fn reencoded(name: &str, dtype: &str) -> ModelSource {
+    let mut source = compiler::load_model(&crate::fixture(name)).unwrap();
+    source.weights = Box::new(Reencoded::new(source.weights.as_ref(), dtype));
+    source
+}
+
+/// Compiles `source` into `out` with `options`.
+pub fn compile_with(source: &ModelSource, out: &Path, options: &compiler::compile::Options) -> std::path::PathBuf {
+    compiler::compile::compile(source, out, options, &mut |_| {}).unwrap();
+    out.to_path_buf()
+}
