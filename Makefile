@@ -7,7 +7,7 @@ MODEL   := models/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 KILN    := target/release/kiln
 
-.PHONY: demo test deps llvm venv model build graphs fixtures bench clean
+.PHONY: demo test deps llvm venv model build graphs fixtures bench fuzz clean
 
 demo: build model
 	$(KILN) compile $(MODEL) -o smollm2.kiln
@@ -56,6 +56,21 @@ fixtures: venv model
 
 bench: build model venv
 	./bench.sh $(KILN) $(MODEL)
+
+# Fuzz every reader of outside bytes (tests/fuzz, cargo-fuzz on the nightly toolchain), seeded from
+# real files, FUZZ_SECONDS each (default 600). Crashes land in tests/fuzz/artifacts/TARGET/.
+FUZZ_TARGETS ?= gguf safetensors_folder artifact graph chat_template tokenizer
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS := -max_total_time=$(FUZZ_SECONDS) -max_len=1048576 -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=1024 -print_final_stats=1
+fuzz: build venv model
+	@command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz
+	@rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
+	$(KILN) compile tests/fixtures/llama_tied_gqa -o target/fuzz-seed.kiln
+	$(PY) tests/fuzz/seeds.py target/fuzz-corpus target/fuzz-seed.kiln $(MODEL)
+	cd tests/fuzz && cargo +nightly fuzz build
+	for t in $(FUZZ_TARGETS); do \
+	  (cd tests/fuzz && cargo +nightly fuzz run $$t ../../target/fuzz-corpus/$$t -- $(FUZZ_FLAGS)) || exit 1; \
+	done
 
 clean:
 	cargo clean

@@ -32,6 +32,28 @@ for i in 1 2 3 4 5; do
 done
 echo "chat turn 2    time to first token $(printf '%s\n' "${ttft[@]}" | median) s (median of 5; ${second%%,*})"
 
+# A busy machine: one `yes` per core competing, decode and time to first token with the default
+# thread count against the better of one thread and all threads (KILN_THREADS set by hand),
+# measured under the same load, interleaved, median of 5.
+CORES=$(nproc)
+busy=(); for i in $(seq "$CORES"); do yes > /dev/null & busy+=($!); done
+trap 'kill "${busy[@]}" 2>/dev/null' EXIT
+declare -A bdec bttft
+for i in 1 2 3 4 5; do
+  for threads in default 1 "$CORES"; do
+    env=(); [ "$threads" != default ] && env=(KILN_THREADS="$threads")
+    out=$(env "${env[@]}" $KILN run "$ART" --no-chat --max-tokens 64 --verbose "$PROMPT" 2>&1 >/dev/null | grep '^prompt ')
+    bdec[$threads]+="$(echo "$out" | sed -n 's/.*decode \([0-9.]*\) tok\/s.*/\1/p') "
+    bttft[$threads]+="$(echo "$out" | sed -n 's/.*time to first token \([0-9.]*\) s.*/\1/p') "
+  done
+done
+kill "${busy[@]}" 2>/dev/null; trap - EXIT
+m() { tr ' ' '\n' | grep . | median; }
+d_def=$(echo ${bdec[default]} | m) d_one=$(echo ${bdec[1]} | m) d_all=$(echo ${bdec[$CORES]} | m)
+t_def=$(echo ${bttft[default]} | m) t_one=$(echo ${bttft[1]} | m) t_all=$(echo ${bttft[$CORES]} | m)
+d_best=$(printf '%s\n' "$d_one" "$d_all" | sort -n | tail -1); t_best=$(printf '%s\n' "$t_one" "$t_all" | sort -n | head -1)
+echo "busy machine   ($CORES × yes) decode ${d_def} tok/s = $(echo "scale=0; 100 * $d_def / $d_best" | bc)% of the better of 1 thread (${d_one}) and ${CORES} threads (${d_all}); first token ${t_def} s = $(printf '%.2f' "$(echo "scale=3; $t_def / $t_best" | bc)")× the better (${t_one}, ${t_all})"
+
 # This machine's read bandwidth, now (kiln info: every thread streams a 256 MiB buffer, best of 4),
 # and the decode roofline it implies for the bytes one token reads.
 read -r bw wbytes roof flops < <($KILN info "$ART" --json | .venv/bin/python -c 'import json, sys

@@ -1,6 +1,7 @@
 //! Helpers for Kiln's end-to-end tests: fixture paths, compiling into a temp dir, the CLI binary.
 use std::path::{Path, PathBuf};
 
+pub mod readers;
 pub mod reencode;
 
 pub fn root() -> PathBuf {

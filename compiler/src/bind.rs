@@ -6,6 +6,9 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::graph::GraphJson;
 
+/// The largest dimension a config may give (2^24: past any real vocabulary, width or context).
+pub const MAX_DIM: usize = 1 << 24;
+
 pub struct Bound {
     pub dims: BTreeMap<String, usize>,
     pub params: BTreeMap<String, Value>,
@@ -34,7 +37,7 @@ pub fn eval_dim(expr: &str, dims: &BTreeMap<String, usize>) -> std::result::Resu
         };
         value = Some(match (value, op) {
             (None, _) => v,
-            (Some(a), '*') => a * v,
+            (Some(a), '*') => a.checked_mul(v).filter(|&p| p <= MAX_DIM).ok_or_else(|| format!("'{expr}': {a} × {v} is too large"))?,
             (Some(a), _) if v != 0 && a % v == 0 => a / v,
             (Some(a), _) => return Err(format!("'{expr}': {a} is not divisible by {v}")),
         });
@@ -71,8 +74,8 @@ pub fn bind(graph: &GraphJson, config: &Value) -> Result<Bound> {
             let spec = &graph.dims[*name];
             let value = match lookup(config, &spec.config) {
                 Some(v) => match v.as_u64() {
-                    Some(n) if n > 0 => Ok(n as usize),
-                    _ => Err(format!("'{}' must be a positive integer, got {v}", spec.config[0])),
+                    Some(n) if n > 0 && n <= MAX_DIM as u64 => Ok(n as usize),
+                    _ => Err(format!("'{}' must be a positive integer up to {MAX_DIM}, got {v}", spec.config[0])),
                 },
                 None => match &spec.default {
                     Some(expr) => eval_dim(expr, &dims),

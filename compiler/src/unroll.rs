@@ -253,6 +253,9 @@ fn shape_rule(op: &Op, s: &[&[Dim]]) -> std::result::Result<Option<Vec<Dim>>, St
     }))
 }
 
+/// More layers than any real model has: a config asking for more is corrupt.
+const MAX_LAYERS: usize = 1024;
+
 pub fn unroll(json: &GraphJson, bound: &Bound) -> Result<Unrolled> {
     let mut ctx = Ctx { arch: &json.architecture, bound, graph: Graph::new() };
     let mut ids: HashMap<usize, NodeIndex> = HashMap::new();
@@ -261,6 +264,9 @@ pub fn unroll(json: &GraphJson, bound: &Bound) -> Result<Unrolled> {
         ids.insert(node.id, idx);
     }
     let count = eval_dim(&json.layer.count, &bound.dims).map_err(|e| Error::Graph { arch: json.architecture.clone(), detail: e })?;
+    if count > MAX_LAYERS {
+        return Err(Error::Config(format!("{count} layers; Kiln compiles at most {MAX_LAYERS}")));
+    }
     let mut carry = *ids.get(&json.layer.carry_in).ok_or_else(|| Error::Graph { arch: json.architecture.clone(), detail: "carry_in is not a prologue node".into() })?;
     for layer in 0..count {
         let mut scope = ids.clone();

@@ -24,6 +24,9 @@ pub struct GgufFile {
     pub tensors: Vec<TensorRecord>,
 }
 
+/// Arrays nest (an array of arrays) at most this deep; real files use one level.
+const MAX_ARRAY_DEPTH: usize = 4;
+
 struct Reader<'a> {
     b: &'a [u8],
     pos: usize,
@@ -50,7 +53,7 @@ impl Reader<'_> {
         let n = self.u64()? as usize;
         Ok(String::from_utf8_lossy(self.bytes(n)?).into_owned())
     }
-    fn value(&mut self, ty: u32) -> Result<Value> {
+    fn value(&mut self, ty: u32, depth: usize) -> Result<Value> {
         Ok(match ty {
             0 => json!(self.bytes(1)?[0]),
             1 => json!(self.bytes(1)?[0] as i8),
@@ -63,10 +66,10 @@ impl Reader<'_> {
             8 => json!(self.string()?),
             9 => {
                 let (inner, n) = (self.u32()?, self.u64()? as usize);
-                if n > self.b.len() {
-                    return Err(Error::Format { path: self.path.into(), detail: format!("corrupt GGUF array length {n}") });
+                if n > self.b.len() || depth >= MAX_ARRAY_DEPTH {
+                    return Err(Error::Format { path: self.path.into(), detail: format!("corrupt GGUF array (length {n}, nested {} deep)", depth + 1) });
                 }
-                Value::Array((0..n).map(|_| self.value(inner)).collect::<Result<_>>()?)
+                Value::Array((0..n).map(|_| self.value(inner, depth + 1)).collect::<Result<_>>()?)
             }
             10 => json!(self.u64()?),
             11 => json!(self.u64()? as i64),
@@ -96,7 +99,7 @@ impl GgufFile {
         for _ in 0..n_kv {
             let key = r.string()?;
             let ty = r.u32()?;
-            meta.insert(key, r.value(ty)?);
+            meta.insert(key, r.value(ty, 0)?);
         }
         let mut infos = vec![];
         for _ in 0..n_tensors {
@@ -110,17 +113,20 @@ impl GgufFile {
             infos.push((tname, dims, type_id, offset));
         }
         let alignment = meta.get("general.alignment").and_then(Value::as_u64).unwrap_or(32) as usize;
-        let data = r.pos.div_ceil(alignment) * alignment;
+        if !alignment.is_power_of_two() {
+            return Err(bad(format!("general.alignment {alignment} is not a power of two")));
+        }
+        let data = r.pos.next_multiple_of(alignment);
         let mut tensors = vec![];
         for (tname, dims, type_id, offset) in infos {
             let (tyname, per_block, block_bytes) = super::blocks::type_info(type_id)
                 .ok_or_else(|| bad(format!("tensor '{tname}' has quantisation type {type_id}, which Kiln cannot read yet")))?;
-            let count: usize = dims.iter().product();
-            if count % per_block != 0 {
-                return Err(bad(format!("tensor '{tname}' ({tyname}) is not whole blocks")));
+            let count = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if count.is_none_or(|c| c % per_block != 0) {
+                return Err(bad(format!("tensor '{tname}' ({tyname}) of shape {dims:?} is not whole blocks")));
             }
-            let start = data + offset;
-            let end = start + count / per_block * block_bytes;
+            let bytes = (count.unwrap() / per_block).saturating_mul(block_bytes);
+            let (start, end) = (data.saturating_add(offset), data.saturating_add(offset).saturating_add(bytes));
             if end > map.len() {
                 return Err(bad(format!("truncated GGUF file: tensor '{tname}' ends at byte {end}, file has {}", map.len())));
             }

@@ -148,7 +148,7 @@ fn find_outside_strings(s: &str, needle: &str) -> Option<usize> {
     while i < bytes.len() {
         match bytes[i] {
             b'\'' | b'"' => i = skip_string(bytes, i) + 1,
-            _ if s[i..].starts_with(needle) => return Some(i),
+            _ if bytes[i..].starts_with(needle.as_bytes()) => return Some(i),
             _ => i += 1,
         }
     }
