@@ -33,10 +33,16 @@ impl Kernels {
         // SAFETY: fd is a fresh descriptor we own.
         let mut memfd = unsafe { File::from_raw_fd(fd) };
         memfd.write_all(code).map_err(|e| err(&e))?;
-        let path = format!("/proc/self/fd/{}", memfd.as_raw_fd());
-        if is_loaded(&path) {
-            return Err(Error::Kernels(format!("{path} is already loaded by someone else")));
+        let path_of = |f: &File| format!("/proc/self/fd/{}", f.as_raw_fd());
+        // A library something else in the process loaded from a descriptor it has since closed
+        // holds this path: take other numbers (keeping the taken ones) until one is free.
+        let mut taken = vec![];
+        while is_loaded(&path_of(&memfd)) {
+            let other = memfd.try_clone().map_err(|e| err(&e))?;
+            taken.push(std::mem::replace(&mut memfd, other));
         }
+        drop(taken);
+        let path = path_of(&memfd);
         // SAFETY: the object was produced by the Kiln compiler; its initialisers are LLVM's and benign.
         let library = unsafe { libloading::Library::new(&path) }.map_err(|e| err(&e))?;
         let mut functions = HashMap::new();

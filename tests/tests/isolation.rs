@@ -42,6 +42,17 @@ fn open_run_drop(artifacts: &[(PathBuf, Vec<f32>)], rounds: usize) {
     });
 }
 
+/// `code` in a new memfd, and the path the dynamic loader can open it by.
+fn memfd_path(code: &[u8]) -> (std::fs::File, String) {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: plain syscall; the descriptor is ours.
+    let mut file = unsafe { std::fs::File::from_raw_fd(libc::memfd_create(c"other".as_ptr(), 0)) };
+    file.write_all(code).unwrap();
+    let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    (file, path)
+}
+
 fn open_descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -58,6 +69,10 @@ fn mapped() -> (usize, u64) {
 
 #[test]
 fn concurrent_artifacts_keep_their_own_kernels_and_nothing_leaks() {
+    // One malloc arena per CPU at most: a new 64 MiB arena (reserved, not used) for a thread that
+    // happens to find the others busy is not a leak, and would hide one.
+    // SAFETY: plain libc call before this test starts threads of its own.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, std::thread::available_parallelism().map_or(1, |n| n.get()) as i32) };
     let dir = tempfile::tempdir().unwrap();
     let artifacts: Vec<(PathBuf, Vec<f32>)> = ARTIFACTS
         .iter()
@@ -71,6 +86,19 @@ fn concurrent_artifacts_keep_their_own_kernels_and_nothing_leaks() {
         for (b, y) in &artifacts[i + 1..] {
             assert!(x != y, "{} and {} must differ for the test to tell them apart", a.display(), b.display());
         }
+    }
+
+    // A library loaded by someone else from a descriptor since closed holds that path: the next
+    // artifact's memfd gets the same number, and must still get its own kernels.
+    {
+        let (stale, _) = &artifacts[0];
+        let (fd, path) = memfd_path(runtime::artifact::Artifact::open(stale, true).unwrap().code());
+        // SAFETY: Kiln's kernels run no initialisers of their own.
+        let lingering = unsafe { libloading::Library::new(&path) }.unwrap();
+        drop(fd);
+        let (fresh, expected) = &artifacts[1];
+        assert!(logits(fresh) == *expected, "{} got the kernels loaded as {path}", fresh.display());
+        drop(lingering);
     }
 
     open_run_drop(&artifacts, 4);
