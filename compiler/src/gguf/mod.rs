@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::source::{ModelSource, TensorInfo, Weights};
-use file::GgufFile;
+use file::{GgufFile, TensorRecord};
 
 /// GGUF architecture -> Hugging Face class.
 const ARCHITECTURES: &[(&str, &str)] = &[("llama", "LlamaForCausalLM")];
@@ -56,22 +56,26 @@ impl Weights for GgufWeights {
     fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
         let (i, heads) = self.index[name];
         let t = &self.file.tensors[i];
-        let x = blocks::dequantize(t.type_id, &self.file.map[t.start..t.end]);
-        Ok(match heads {
-            Some(h) => unpermute(&x, h, t.dims[1], t.dims[0]),
-            None => x,
-        })
+        self.unpermuted(t, heads, blocks::dequantize(t.type_id, &self.file.map[t.start..t.end]))
     }
 
     fn read_raw(&self, name: &str) -> Result<Vec<u8>> {
         let (i, heads) = self.index[name];
         let t = &self.file.tensors[i];
-        let x = self.file.map[t.start..t.end].to_vec();
-        Ok(match heads {
-            // whole rows move, so blocks within a row stay intact
-            Some(h) => unpermute(&x, h, t.dims[1], x.len() / t.dims[1]),
-            None => x,
-        })
+        // whole rows move, so blocks within a row stay intact
+        self.unpermuted(t, heads, self.file.map[t.start..t.end].to_vec())
+    }
+}
+
+impl GgufWeights {
+    /// A Q or K projection's rows (values or bytes) in transformers' order, for `heads` heads.
+    fn unpermuted<T: Copy + Default>(&self, t: &TensorRecord, heads: Option<usize>, x: Vec<T>) -> Result<Vec<T>> {
+        let Some(heads) = heads else { return Ok(x) };
+        let rows = if t.dims.len() == 2 { t.dims[1] } else { 0 };
+        if heads == 0 || rows == 0 || rows % (2 * heads) != 0 {
+            return Err(Error::Format { path: self.file.path.clone(), detail: format!("tensor '{}' of shape {:?} does not split into {heads} heads", t.name, t.dims) });
+        }
+        Ok(unpermute(&x, heads, rows, x.len() / rows))
     }
 }
 

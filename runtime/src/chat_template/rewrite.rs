@@ -39,11 +39,16 @@ pub fn rewrite(source: &str) -> String {
     out
 }
 
+/// A tag's inside as (leading `-`/`+` markers, the rest, trailing markers).
+fn markers(body: &str) -> (&str, &str, &str) {
+    let rest = body.trim_start_matches(['-', '+']);
+    let inner = rest.trim_end_matches(['-', '+']);
+    (&body[..body.len() - rest.len()], inner, &rest[inner.len()..])
+}
+
 /// Rewrites the inside of one statement tag, keeping its `-`/`+` markers.
 fn rewrite_tag(body: &str) -> String {
-    let lead = body.len() - body.trim_start_matches(['-', '+']).len();
-    let trail = body.len() - body.trim_end_matches(['-', '+']).len();
-    let (l, inner, t) = (&body[..lead], &body[lead..body.len() - trail], &body[body.len() - trail..]);
+    let (l, inner, t) = markers(body);
     let words = inner.trim();
     let new = match words {
         "generation" => "if true".to_string(),
@@ -56,9 +61,7 @@ fn rewrite_tag(body: &str) -> String {
 
 /// `{{ a|safe + b + c }}` -> `{{ py_add(a|safe, b, c) }}`, so `+` follows Markup's rules.
 fn rewrite_output(body: &str) -> String {
-    let lead = body.len() - body.trim_start_matches(['-', '+']).len();
-    let trail = body.len() - body.trim_end_matches(['-', '+']).len();
-    let (l, inner, t) = (&body[..lead], &body[lead..body.len() - trail], &body[body.len() - trail..]);
+    let (l, inner, t) = markers(body);
     let words = top_level_words(inner);
     let keywords = ["if", "else", "and", "or", "not", "in", "is"];
     let operators = top_level_chars(inner);
