@@ -278,6 +278,7 @@ fn wait_for_work(s: &Shared, seen: u64) -> Option<u64> {
 mod tests {
     use super::Pool;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
 
     /// Every piece of every job runs exactly once: across parking, and with more pools than CPUs.
     #[test]
@@ -300,5 +301,28 @@ mod tests {
                 });
             }
         });
+    }
+
+    /// Steps held up again and again by a slow worker (as by one the OS deschedules) make the
+    /// caller run alone; all threads are tried again after a while.
+    #[test]
+    fn stalls_make_the_caller_run_alone_for_a_while() {
+        let pool = Pool::with_threads(2, true);
+        let caller = std::thread::current().id();
+        let started = Instant::now();
+        while pool.pieces(8) > 1 {
+            assert!(started.elapsed() < Duration::from_secs(10), "the pool never ran alone");
+            pool.run(pool.pieces(8), &|_| {
+                let (pause, until) = if std::thread::current().id() == caller { (0, 50) } else { (2000, 2000) };
+                std::thread::sleep(Duration::from_micros(pause));
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_micros(until - pause) {}
+            });
+        }
+        let alone = Instant::now();
+        while pool.pieces(8) == 1 {
+            assert!(alone.elapsed() < Duration::from_secs(2), "the pool never tried all threads again");
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
