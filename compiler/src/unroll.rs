@@ -224,7 +224,7 @@ fn shape_rule(op: &Op, s: &[&[Dim]]) -> std::result::Result<Option<Vec<Dim>>, St
             want(2)?;
             rank(0, 2)?;
             let Dim::Fixed(w) = s[0][1] else { return Err("rope width must be fixed".into()) };
-            if head_dim % 2 != 0 || w % head_dim != 0 || s[1] != &s[0][..1] {
+            if *head_dim == 0 || head_dim % 2 != 0 || w % head_dim != 0 || s[1] != &s[0][..1] {
                 return Err(format!("rope over {} with head_dim {head_dim} and positions {}", show(s[0]), show(s[1])));
             }
             s[0].to_vec()
@@ -238,10 +238,13 @@ fn shape_rule(op: &Op, s: &[&[Dim]]) -> std::result::Result<Option<Vec<Dim>>, St
         }
         Op::Attention { heads, kv_heads, head_dim, .. } => {
             want(4)?;
+            let width = |n: &usize| n.checked_mul(*head_dim).map(Dim::Fixed);
             let ok = s[0].len() == 2
-                && s[0][1] == Dim::Fixed(heads * head_dim)
+                && Some(s[0][1]) == width(heads)
                 && s[1] == s[2]
-                && s[1] == [Dim::Context, Dim::Fixed(kv_heads * head_dim)]
+                && s[1].len() == 2
+                && s[1][0] == Dim::Context
+                && Some(s[1][1]) == width(kv_heads)
                 && s[3] == &s[0][..1]
                 && *kv_heads > 0
                 && heads % kv_heads == 0;
@@ -275,7 +278,7 @@ pub fn unroll(json: &GraphJson, bound: &Bound) -> Result<Unrolled> {
             let idx = ctx.add(node, Some(layer), &scope)?;
             scope.insert(node.id, idx);
         }
-        carry = scope[&json.layer.carry_out];
+        carry = *scope.get(&json.layer.carry_out).ok_or_else(|| Error::Graph { arch: json.architecture.clone(), detail: "carry_out is not a layer node".into() })?;
     }
     ids.insert(json.layer.carry_out, carry);
     for node in &json.epilogue {
