@@ -45,3 +45,21 @@ fn valid_inputs_are_read_whole() {
     let gguf = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     assert!(readers::gguf(&read(gguf)));
 }
+
+/// Files that claim more than they hold (2^60 tensors, a 1 TB string, a 1 TB header) are refused
+/// before anything that size is allocated: were it allocated, this test would abort.
+#[test]
+fn claims_of_huge_sizes_are_refused_before_allocating() {
+    let gguf = |n_tensors: u64, n_kv: u64, rest: &[u8]| [&b"GGUF\x03\0\0\0"[..], &n_tensors.to_le_bytes(), &n_kv.to_le_bytes(), rest].concat();
+    assert!(!readers::gguf(&gguf(1 << 60, 0, &[0; 64])));
+    assert!(!readers::gguf(&gguf(0, 1, &(1u64 << 40).to_le_bytes())));
+    // one array-of-strings value claiming 2^40 elements
+    let key = [&5u64.to_le_bytes()[..], b"a.key", &9u32.to_le_bytes(), &8u32.to_le_bytes(), &(1u64 << 40).to_le_bytes()].concat();
+    assert!(!readers::gguf(&gguf(0, 1, &key)));
+    let config = std::fs::read(fixture("llama_tied_gqa").join("config.json")).unwrap();
+    assert!(!readers::safetensors_folder(&[&config[..], SEPARATOR, &(1u64 << 40).to_le_bytes(), b"{}"].concat()));
+    let dir = tempfile::tempdir().unwrap();
+    let mut artifact = std::fs::read(compile(&fixture("llama_tied_gqa"), dir.path())).unwrap();
+    artifact[24..32].copy_from_slice(&(1u64 << 40).to_le_bytes()); // the metadata's length
+    assert!(!readers::artifact(&artifact));
+}
