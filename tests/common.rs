@@ -23,6 +23,15 @@ pub fn copy_fixture(name: &str, dir: &Path, as_name: &str) -> PathBuf {
     d
 }
 
+/// A folder in cargo's target dir for artifacts a whole test binary shares: reused (not piled
+/// up) from run to run, removed by `cargo clean`.
+pub fn test_dir(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("test-artifacts").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// Compiles a model into `dir/model.kiln` with default options.
 pub fn compile(model: &Path, dir: &Path) -> PathBuf {
     let out = dir.join("model.kiln");

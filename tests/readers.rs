@@ -3,7 +3,7 @@
 //! (tests/tests/fuzz_regressions.rs) call these same functions. Each must end in Ok or a clean
 //! error: never a panic, a hang, or an allocation out of proportion to its input. Each returns
 //! whether the input was read whole (so a test can tell that valid input gets past every check).
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
@@ -19,10 +19,14 @@ pub fn split(data: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// A folder of this process's own for the files an input becomes.
-fn scratch() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::Builder::new().prefix("kiln-fuzz-").tempdir().unwrap().keep())
+thread_local! {
+    /// A folder of this thread's own for the files an input becomes (a file still mapped by
+    /// another thread must not be rewritten under it).
+    static SCRATCH: tempfile::TempDir = tempfile::Builder::new().prefix("kiln-fuzz-").tempdir().unwrap();
+}
+
+fn scratch() -> PathBuf {
+    SCRATCH.with(|dir| dir.path().to_path_buf())
 }
 
 fn write(name: &str, bytes: &[u8]) -> PathBuf {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 fn tiny() -> &'static PathBuf {
     static ART: OnceLock<PathBuf> = OnceLock::new();
-    ART.get_or_init(|| compile(&fixture("llama_tied_gqa"), &tempfile::tempdir().unwrap().keep()))
+    ART.get_or_init(|| compile(&fixture("llama_tied_gqa"), &test_dir("commands")))
 }
 
 fn kiln_with(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {

@@ -13,8 +13,7 @@ fn artifact() -> &'static PathBuf {
     ARTIFACT.get_or_init(|| {
         let gguf = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
         assert!(gguf.exists(), "{} is missing: run `make model`", gguf.display());
-        let dir = tempfile::tempdir().unwrap().keep();
-        compile(&gguf, &dir)
+        compile(&gguf, &test_dir("smollm2"))
     })
 }
 
