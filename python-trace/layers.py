@@ -57,3 +57,18 @@ def standard_inputs(ops):
     pos = ops.input("positions", ["T"], dtype="i32")  # their positions in the sequence
     rows = ops.input("logit_rows", ["R"], dtype="i32")  # rows of this pass whose logits are wanted
     return tokens, pos, rows
+
+
+def pre_norm_block(ops, layer, x, pos, qkv_bias=False):
+    """A Llama-style decoder layer: x + attn(norm(x)), then + mlp(norm(x)).  x [T, hidden]."""
+    p = f"model.layers.{layer}"
+    x = ops.add(x, attention(ops, rms_norm(ops, x, f"{p}.input_layernorm.weight"), layer, pos, f"{p}.self_attn", qkv_bias))
+    return ops.add(x, swiglu_mlp(ops, rms_norm(ops, x, f"{p}.post_attention_layernorm.weight"), f"{p}.mlp"))
+
+
+def decoder(ops, block):
+    """Embedding, `block(ops, layer, x, pos)` repeated over the layers, final norm and head."""
+    tokens, pos, rows = standard_inputs(ops)
+    x = embed(ops, tokens)  # [T, hidden]
+    x = ops.repeat("layers", x, lambda layer, x: block(ops, layer, x, pos))
+    return {"logits": lm_head(ops, x, rows)}  # [R, vocab]

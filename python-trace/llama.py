@@ -26,16 +26,5 @@ SPEC = {
 }
 
 
-def decoder_layer(ops, layer, x, pos):
-    p = f"model.layers.{layer}"
-    x = ops.add(x, layers.attention(ops, layers.rms_norm(ops, x, f"{p}.input_layernorm.weight"),
-                                    layer, pos, f"{p}.self_attn"))
-    return ops.add(x, layers.swiglu_mlp(ops, layers.rms_norm(ops, x, f"{p}.post_attention_layernorm.weight"),
-                                        f"{p}.mlp"))
-
-
 def forward(ops):
-    tokens, pos, rows = layers.standard_inputs(ops)
-    x = layers.embed(ops, tokens)  # [T, hidden]
-    x = ops.repeat("layers", x, lambda layer, x: decoder_layer(ops, layer, x, pos))
-    return {"logits": layers.lm_head(ops, x, rows)}  # [R, vocab]
+    return layers.decoder(ops, layers.pre_norm_block)

@@ -1,5 +1,5 @@
 """Writes the tiny random Hugging Face models under tests/fixtures/ with transformers'
-reference logits (fixed seed, float32):  python make_fixtures.py
+reference logits (fixed seed, float32):  python make_fixtures.py [NAME…] (default: all)
 
 Each fixture folder: config.json, safetensors weights (the second one sharded),
 tokenizer.json + tokenizer_config.json (a small byte-level BPE with a ChatML template),
@@ -7,12 +7,13 @@ and reference.json: the prompt, then logits for the prefill (every position) and
 each greedy decode step that follows it."""
 import json
 import pathlib
+import sys
 
 import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from tiny import CONFIGS, tiny_llama
+from tiny import CONFIGS, tiny_model
 
 OUT = pathlib.Path(__file__).parent.parent / "tests" / "fixtures"
 PROMPT = [5, 17, 3, 88, 42, 9, 261, 100]
@@ -46,13 +47,15 @@ def save_weights(folder, state, shards):
     (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=1))
 
 
-def main():
+def main(names):
     for i, name in enumerate(CONFIGS):
+        if names and name not in names:
+            continue
         folder = OUT / name
         folder.mkdir(parents=True, exist_ok=True)
-        model = tiny_llama(name)
+        model, kiln = tiny_model(name)
         config = model.config.to_dict()
-        config.update(bos_token_id=0, eos_token_id=2, architectures=["LlamaForCausalLM"])
+        config.update(bos_token_id=0, eos_token_id=2, architectures=kiln.SPEC["hf_architectures"])
         (folder / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True))
         state = {k: v for k, v in model.state_dict().items() if not (config["tie_word_embeddings"] and k == "lm_head.weight")}
         save_weights(folder, state, shards=1 + i)
@@ -74,4 +77,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

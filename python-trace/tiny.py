@@ -1,22 +1,41 @@
-"""Tiny random Llama-family configs shared by the Python tests and the Rust fixtures."""
+"""Tiny random configs of each family, shared by the Python tests and the Rust fixtures."""
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+import llama
+import qwen2
 
 BASE = dict(vocab_size=272, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128, rms_norm_eps=1e-5)
 
+# family -> (transformers config class, model class, Kiln definition)
+FAMILIES = {
+    "llama": (LlamaConfig, LlamaForCausalLM, llama),
+    "qwen2": (Qwen2Config, Qwen2ForCausalLM, qwen2),
+}
+
 CONFIGS = {
     # SmolLM-like: tied embeddings, grouped-query attention
-    "llama_tied_gqa": dict(tie_word_embeddings=True),
+    "llama_tied_gqa": ("llama", dict(tie_word_embeddings=True)),
     # Llama-3-like: untied lm_head, rope scaling, head_dim not hidden/heads, full multi-head
-    "llama_untied_llama3_rope": dict(
+    "llama_untied_llama3_rope": ("llama", dict(
         tie_word_embeddings=False, num_key_value_heads=4, head_dim=24,
         rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
                          "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                         "original_max_position_embeddings": 16}),
+                         "original_max_position_embeddings": 16})),
+    # Qwen2.5-like: q/k/v biases, untied lm_head, a large rope base
+    "qwen2_untied_bias": ("qwen2", dict(tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})),
 }
 
 
-def tiny_llama(name, seed=0):
+def tiny_model(name, seed=0):
+    """(transformers model, Kiln definition) of a tiny config; biases random (transformers zeroes them)."""
+    family, extra = CONFIGS[name]
+    config_class, model_class, kiln = FAMILIES[family]
     torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(**(BASE | CONFIGS[name]))).eval()
+    model = model_class(config_class(**(BASE | extra))).eval()
+    with torch.no_grad():
+        for param_name, param in model.named_parameters():
+            if param_name.endswith(".bias"):
+                param.normal_(0.0, 0.5)
+    return model, kiln

@@ -5,8 +5,9 @@ import sys
 
 from ops import GraphOps
 import llama
+import qwen2
 
-ARCHITECTURES = [llama]
+ARCHITECTURES = [llama, qwen2]
 
 
 def trace(module):

@@ -1,10 +1,20 @@
-//! The fused graph of a tiny Llama, pinned whole: which ops fuse into which kernel.
+//! The fused graph of each family's tiny fixture, pinned whole: which ops fuse into which kernel.
 use std::path::Path;
+
+fn fused(fixture: &str) -> String {
+    let config_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(fixture).join("config.json");
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(config_path).unwrap()).unwrap();
+    let c = compiler::compile::analyse(&config).unwrap();
+    compiler::fuse::describe(&c.graph, &c.groups)
+}
 
 #[test]
 fn llama_fused_groups() {
-    let config_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/llama_tied_gqa/config.json");
-    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(config_path).unwrap()).unwrap();
-    let c = compiler::compile::analyse(&config).unwrap();
-    insta::assert_snapshot!(compiler::fuse::describe(&c.graph, &c.groups));
+    insta::assert_snapshot!(fused("llama_tied_gqa"));
+}
+
+/// The q/k/v biases land in their matmuls' epilogues.
+#[test]
+fn qwen2_fused_groups() {
+    insta::assert_snapshot!(fused("qwen2_untied_bias"));
 }

@@ -1,4 +1,4 @@
-//! Tiny random Llama-family models (tests/fixtures, made by python-trace/make_fixtures.py):
+//! Tiny random models of each family (tests/fixtures, made by python-trace/make_fixtures.py):
 //! compiled through the whole pipeline, logits equal to transformers' at every position of a
 //! prefill and at each decode step after it.
 use kiln_tests::*;
@@ -35,4 +35,9 @@ fn tied_gqa_matches_transformers() {
 #[test]
 fn untied_llama3_rope_sharded_matches_transformers() {
     check("llama_untied_llama3_rope");
+}
+
+#[test]
+fn qwen2_biases_sharded_matches_transformers() {
+    check("qwen2_untied_bias");
 }

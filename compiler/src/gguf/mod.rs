@@ -13,8 +13,9 @@ use crate::error::{Error, Result};
 use crate::source::{ModelSource, TensorInfo, Weights};
 use file::{GgufFile, TensorRecord};
 
-/// GGUF architecture -> Hugging Face class.
-const ARCHITECTURES: &[(&str, &str)] = &[("llama", "LlamaForCausalLM")];
+/// GGUF architecture -> (Hugging Face class, whether llama.cpp's converter permuted the Q/K rows
+/// of each head into its rope layout).
+const ARCHITECTURES: &[(&str, (&str, bool))] = &[("llama", ("LlamaForCausalLM", true)), ("qwen2", ("Qwen2ForCausalLM", false))];
 
 /// GGUF tensor name (after `blk.N.`) -> Hugging Face name (after `model.layers.N.`).
 const LAYER_NAMES: &[(&str, &str)] = &[
@@ -71,7 +72,7 @@ impl GgufWeights {
     /// A Q or K projection's rows (values or bytes) in transformers' order, for `heads` heads.
     fn unpermuted<T: Copy + Default>(&self, t: &TensorRecord, heads: Option<usize>, x: Vec<T>) -> Result<Vec<T>> {
         let Some(heads) = heads else { return Ok(x) };
-        let rows = if t.dims.len() == 2 { t.dims[1] } else { 0 };
+        let rows = t.dims.last().copied().unwrap_or(0); // a matrix's rows, or a bias's length
         if heads == 0 || rows == 0 || rows % (2 * heads) != 0 {
             return Err(Error::Format { path: self.file.path.clone(), detail: format!("tensor '{}' of shape {:?} does not split into {heads} heads", t.name, t.dims) });
         }
@@ -100,7 +101,7 @@ pub fn load(path: &Path) -> Result<ModelSource> {
     let file = GgufFile::open(path)?;
     let name = file.path.clone();
     let arch = file.get("general.architecture").and_then(Value::as_str).unwrap_or("").to_string();
-    let hf_class = ARCHITECTURES.iter().find(|(a, _)| *a == arch).map(|(_, c)| *c).ok_or_else(|| {
+    let (hf_class, permuted_qk) = ARCHITECTURES.iter().find(|(a, _)| *a == arch).map(|(_, c)| *c).ok_or_else(|| {
         Error::UnknownArchitecture(arch.clone(), ARCHITECTURES.iter().map(|(a, _)| *a).collect::<Vec<_>>().join(", "))
     })?;
     let key = |k: &str| file.get(&format!("{arch}.{k}")).cloned();
@@ -132,7 +133,13 @@ pub fn load(path: &Path) -> Result<ModelSource> {
     let mut infos = BTreeMap::new();
     for (i, t) in file.tensors.iter().enumerate() {
         let Some(hf) = hf_name(&t.name) else { continue };
-        let permuted = if hf.ends_with("q_proj.weight") { Some(heads) } else if hf.ends_with("k_proj.weight") { Some(kv_heads) } else { None };
+        let projection = hf.rsplit_once('.').map_or("", |(stem, _)| stem);
+        let permuted = match () {
+            _ if !permuted_qk => None,
+            _ if projection.ends_with("q_proj") => Some(heads),
+            _ if projection.ends_with("k_proj") => Some(kv_heads),
+            _ => None,
+        };
         let (tyname, _, _) = blocks::type_info(t.type_id).unwrap();
         infos.insert(hf.clone(), TensorInfo { shape: t.dims.iter().rev().copied().collect(), dtype: tyname.into() });
         index.insert(hf, (i, permuted));

@@ -1,5 +1,5 @@
-"""Kiln's Llama definition against transformers' LlamaForCausalLM: logits of a prefill
-and of decode steps that use the KV cache, float32, tiny random configs."""
+"""Kiln's definition of each family against transformers' own model: logits of a prefill
+and of decode steps that use the KV cache, float32, tiny random configs (tiny.py)."""
 import pathlib
 import sys
 
@@ -7,14 +7,13 @@ import pytest
 import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent))
-import llama  # noqa: E402
 from reference import TorchModel  # noqa: E402
-from tiny import CONFIGS, tiny_llama  # noqa: E402
+from tiny import CONFIGS, tiny_model  # noqa: E402
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_prefill_and_decode_match_transformers(name):
-    hf = tiny_llama(name)
-    kiln = TorchModel(llama, hf.config.to_dict(), hf.state_dict())
+    hf, arch = tiny_model(name)
+    kiln = TorchModel(arch, hf.config.to_dict(), hf.state_dict())
     prompt = [5, 17, 3, 88, 42, 9, 261]
     with torch.no_grad():
         out = hf(torch.tensor([prompt]), use_cache=True)
@@ -33,8 +32,8 @@ def test_prefill_and_decode_match_transformers(name):
 
 
 def test_logit_rows_select_rows():
-    hf = tiny_llama("llama_tied_gqa")
-    kiln = TorchModel(llama, hf.config.to_dict(), hf.state_dict())
+    hf, arch = tiny_model("llama_tied_gqa")
+    kiln = TorchModel(arch, hf.config.to_dict(), hf.state_dict())
     all_rows = kiln.forward([1, 2, 3], [0, 1, 2])
-    kiln = TorchModel(llama, hf.config.to_dict(), hf.state_dict())
+    kiln = TorchModel(arch, hf.config.to_dict(), hf.state_dict())
     torch.testing.assert_close(kiln.forward([1, 2, 3], [0, 1, 2], logit_rows=[2]), all_rows[2:])
