@@ -1,0 +1,37 @@
+"""Random GGUF blocks of every quantised type Kiln reads, with the `gguf` package's own
+dequantisation of each, for tests/tests/gguf_blocks.rs:  python gguf_blocks.py
+
+Every byte is random but the f16 scales, which are set to finite values, so every bit field of
+every block layout is exercised."""
+import json
+import pathlib
+
+import numpy as np
+from gguf import GGMLQuantizationType as T
+from gguf.quants import dequantize
+
+OUT = pathlib.Path(__file__).parent.parent / "tests" / "fixtures" / "gguf_blocks.json"
+BLOCKS = 4
+
+# type -> (bytes per block, byte offsets of its f16 scales)
+LAYOUTS = {
+    T.Q4_0: (18, [0]), T.Q4_1: (20, [0, 2]), T.Q5_0: (22, [0]), T.Q5_1: (24, [0, 2]), T.Q8_0: (34, [0]),
+    T.Q2_K: (84, [80, 82]), T.Q3_K: (110, [108]), T.Q4_K: (144, [0, 2]), T.Q5_K: (176, [0, 2]), T.Q6_K: (210, [208]),
+}
+
+
+def main():
+    rng = np.random.default_rng(7)
+    out = {}
+    for qtype, (size, scales) in LAYOUTS.items():
+        blocks = rng.integers(0, 256, size=(BLOCKS, size), dtype=np.uint8)
+        for at in scales:
+            blocks[:, at:at + 2] = rng.uniform(-2, 2, size=BLOCKS).astype(np.float16).view(np.uint8).reshape(BLOCKS, 2)
+        values = dequantize(blocks.reshape(-1), qtype).reshape(-1)
+        out[qtype.name] = {"type": int(qtype), "bytes": blocks.tobytes().hex(), "values": [float(v) for v in values]}
+    OUT.write_text(json.dumps(out))
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
