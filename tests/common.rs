@@ -2,6 +2,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod readers;
+pub mod real_model;
 pub mod reencode;
 
 pub fn root() -> PathBuf {

@@ -1,12 +1,10 @@
 //! The real default model, SmolLM2-135M-Instruct (Q4_1 GGUF, `make model`), against the
-//! transformers reference in tests/fixtures/smollm2_reference.json (python-trace/reference_smollm2.py).
+//! transformers reference in tests/fixtures/smollm2_reference.json (python-trace/reference_gguf.py).
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use kiln_tests::*;
-use runtime::sampler::{Sampler, SamplerConfig};
 use runtime::tokenizer::Tokenizer;
-use serde_json::Value;
 
 fn artifact() -> &'static PathBuf {
     static ARTIFACT: OnceLock<PathBuf> = OnceLock::new();
@@ -17,48 +15,14 @@ fn artifact() -> &'static PathBuf {
     })
 }
 
-fn reference() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture("smollm2_reference.json")).unwrap()).unwrap()
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
-}
-
 #[test]
 fn greedy_continuations_match_transformers() {
-    let mut model = runtime::Model::open(artifact(), Some(256)).unwrap();
-    for case in reference()["cases"].as_array().unwrap() {
-        let prompt = ids(&case["prompt_ids"]);
-        let want = ids(&case["tokens"]);
-        let margins: Vec<f64> = case["margins"].as_array().unwrap().iter().map(|m| m.as_f64().unwrap()).collect();
-        let mut sampler = Sampler::new(SamplerConfig::default());
-        let mut logits = model.forward(&prompt, 0, false).unwrap();
-        for (i, &expected) in want.iter().enumerate() {
-            let got = sampler.sample(&logits, &[]);
-            if got != expected {
-                // Only a near-tie in the reference may go either way; after it the texts differ.
-                assert!(margins[i] < 0.05, "{:?}: token {i} is {got}, transformers chose {expected} (margin {})", case["prompt"], margins[i]);
-                break;
-            }
-            logits = model.forward(&[got], prompt.len() + i, false).unwrap();
-        }
-    }
+    real_model::greedy_continuations_match(artifact(), "smollm2_reference.json");
 }
 
 #[test]
 fn tokenizer_from_gguf_matches_transformers_and_round_trips() {
-    let model = runtime::Model::open(artifact(), Some(16)).unwrap();
-    let meta = &model.artifact.meta;
-    let tok = Tokenizer::for_artifact(meta).unwrap();
-    let r = reference();
-    let text = r["tokenizer"]["text"].as_str().unwrap();
-    let got = tok.encode(text).unwrap();
-    assert_eq!(got, ids(&r["tokenizer"]["ids"]));
-    assert_eq!(tok.decode(&got).unwrap(), text);
-    for case in r["cases"].as_array().unwrap() {
-        assert_eq!(tok.encode(case["prompt"].as_str().unwrap()).unwrap(), ids(&case["prompt_ids"]));
-    }
+    real_model::tokenizer_matches(artifact(), "smollm2_reference.json");
 }
 
 #[test]

@@ -1,8 +1,8 @@
-"""Writes tests/fixtures/smollm2_reference.json: transformers' float32 greedy continuations of
-fixed prompts for the default model (loaded from the same GGUF), with each step's top-two
-logit margin, and transformers' token ids for a varied text.
+"""Writes a real model's reference: transformers' float32 greedy continuations of fixed prompts
+(the model loaded from the same GGUF), with each step's top-two logit margin, and transformers'
+token ids for a varied text.
 
-    python reference_smollm2.py models/SmolLM2-135M-Instruct.Q4_1.gguf"""
+    python reference_gguf.py models/SmolLM2-135M-Instruct.Q4_1.gguf ../tests/fixtures/smollm2_reference.json"""
 import json
 import pathlib
 import sys
@@ -23,10 +23,9 @@ TOKENIZER_TEXT = (
     "Numbers: 1234567 3.14159 1,000,000 0x1F; URLs https://example.com/a?b=c&d=e\n"
     "<|im_start|>user\nspecial tokens stay whole<|im_end|>\n  trailing   "
 )
-OUT = pathlib.Path(__file__).parent.parent / "tests" / "fixtures" / "smollm2_reference.json"
 
 
-def main(gguf):
+def main(gguf, out):
     path = pathlib.Path(gguf)
     tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32).eval()
@@ -45,9 +44,9 @@ def main(gguf):
                       "text": tok.decode(tokens)})
         print(repr(prompt), "->", repr(tok.decode(tokens)))
     ids = tok(TOKENIZER_TEXT)["input_ids"]
-    OUT.write_text(json.dumps({"cases": cases, "tokenizer": {"text": TOKENIZER_TEXT, "ids": ids}}, ensure_ascii=False, indent=1))
-    print(f"wrote {OUT}")
+    pathlib.Path(out).write_text(json.dumps({"cases": cases, "tokenizer": {"text": TOKENIZER_TEXT, "ids": ids}}, ensure_ascii=False, indent=1))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,52 @@
+//! Checks of a real model's artifact against its transformers reference (a fixture made by
+//! python-trace/reference_gguf.py from the same GGUF file).
+use std::path::Path;
+
+use runtime::sampler::{Sampler, SamplerConfig};
+use runtime::tokenizer::Tokenizer;
+use serde_json::Value;
+
+fn reference(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(crate::fixture(name)).unwrap()).unwrap()
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+/// Greedy continuations of each prompt equal transformers' float32 ones; a divergence is
+/// accepted only where the reference's top-two margin is under 0.05 (a near-tie).
+pub fn greedy_continuations_match(artifact: &Path, reference_file: &str) {
+    let mut model = runtime::Model::open(artifact, Some(256)).unwrap();
+    for case in reference(reference_file)["cases"].as_array().unwrap() {
+        let prompt = ids(&case["prompt_ids"]);
+        let want = ids(&case["tokens"]);
+        let margins: Vec<f64> = case["margins"].as_array().unwrap().iter().map(|m| m.as_f64().unwrap()).collect();
+        let mut sampler = Sampler::new(SamplerConfig::default());
+        let mut logits = model.forward(&prompt, 0, false).unwrap();
+        for (i, &expected) in want.iter().enumerate() {
+            let got = sampler.sample(&logits, &[]);
+            if got != expected {
+                // Only a near-tie in the reference may go either way; after it the texts differ.
+                assert!(margins[i] < 0.05, "{:?}: token {i} is {got}, transformers chose {expected} (margin {})", case["prompt"], margins[i]);
+                break;
+            }
+            logits = model.forward(&[got], prompt.len() + i, false).unwrap();
+        }
+    }
+}
+
+/// The tokenizer built from GGUF metadata gives transformers' ids on a varied text and on each
+/// prompt, and decodes back to the text.
+pub fn tokenizer_matches(artifact: &Path, reference_file: &str) {
+    let model = runtime::Model::open(artifact, Some(16)).unwrap();
+    let tok = Tokenizer::for_artifact(&model.artifact.meta).unwrap();
+    let r = reference(reference_file);
+    let text = r["tokenizer"]["text"].as_str().unwrap();
+    let got = tok.encode(text).unwrap();
+    assert_eq!(got, ids(&r["tokenizer"]["ids"]));
+    assert_eq!(tok.decode(&got).unwrap(), text);
+    for case in r["cases"].as_array().unwrap() {
+        assert_eq!(tok.encode(case["prompt"].as_str().unwrap()).unwrap(), ids(&case["prompt_ids"]));
+    }
+}
