@@ -14,7 +14,7 @@ pub struct Reencoded {
 }
 
 /// (GGUF type id, name) of each format.
-pub const FORMATS: [(u32, &str); 5] = [(1, "F16"), (30, "BF16"), (8, "Q8_0"), (2, "Q4_0"), (3, "Q4_1")];
+pub const FORMATS: [(u32, &str); 7] = [(1, "F16"), (30, "BF16"), (8, "Q8_0"), (2, "Q4_0"), (3, "Q4_1"), (6, "Q5_0"), (7, "Q5_1")];
 
 fn encode(x: &[f32], name: &str) -> Vec<u8> {
     let half = |v: f32| f16::from_f32(v).to_le_bytes();
@@ -37,6 +37,7 @@ fn encode(x: &[f32], name: &str) -> Vec<u8> {
                         let q = |v: f32| if d == 0.0 { 8 } else { ((v / d).round() + 8.0).clamp(0.0, 15.0) as u8 };
                         out.extend((0..16).map(|i| q(b[i]) | (q(b[i + 16]) << 4)));
                     }
+                    "Q5_0" | "Q5_1" => out.extend(q5(b, name == "Q5_1")),
                     _ => {
                         let min = b.iter().fold(f32::MAX, |m, &v| m.min(v));
                         let d = (b.iter().fold(f32::MIN, |m, &v| m.max(v)) - min) / 15.0;
@@ -49,6 +50,23 @@ fn encode(x: &[f32], name: &str) -> Vec<u8> {
             }
         }
     }
+    out
+}
+
+/// A Q5_0 block (q = round(v/d) + 16) or a Q5_1 one (q = round((v - min)/d)): 5-bit q, its low
+/// nibbles packed as in Q4, its fifth bits in a u32.
+fn q5(b: &[f32], with_min: bool) -> Vec<u8> {
+    let half = |v: f32| f16::from_f32(v).to_le_bytes();
+    let (lo, hi) = (b.iter().fold(f32::MAX, |m, &v| m.min(v)), b.iter().fold(f32::MIN, |m, &v| m.max(v)));
+    let amax = lo.abs().max(hi.abs());
+    let (d, base) = if with_min { ((hi - lo) / 31.0, lo) } else { (amax / 15.0, 0.0) };
+    let q: Vec<u32> = b.iter().map(|&v| if d == 0.0 { if with_min { 0 } else { 16 } } else { ((v - base) / d).round() as i32 + if with_min { 0 } else { 16 } }.clamp(0, 31) as u32).collect();
+    let mut out = half(d).to_vec();
+    if with_min {
+        out.extend(half(base));
+    }
+    out.extend(q.iter().enumerate().fold(0u32, |qh, (i, q)| qh | (q >> 4) << i).to_le_bytes());
+    out.extend((0..16).map(|i| (q[i] & 15) as u8 | ((q[i + 16] & 15) as u8) << 4));
     out
 }
 

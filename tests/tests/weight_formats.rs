@@ -1,4 +1,4 @@
-//! Kernels that read weights in their stored format (F16, BF16, Q8_0, Q4_0, Q4_1) compute what
+//! Kernels that read weights in their stored format (F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) compute what
 //! the same weights converted to f32 at compile time compute, on every vector width (AVX-512,
 //! AVX2, SSE without F16C). The tiny fixture's weights are re-encoded into each format here;
 //! conversion to f32 is the importer's (gguf/blocks.rs, checked against transformers through the

@@ -1,12 +1,12 @@
-//! Weight formats kernels read directly: f32, f16, bf16 and the GGUF blocks Q8_0, Q4_0, Q4_1
-//! (layouts pinned in gguf/blocks.rs). Matmul and gather walk a weight row one *step* at a time
+//! Weight formats kernels read directly: f32, f16, bf16 and the GGUF blocks Q8_0, Q4_0, Q4_1,
+//! Q5_0, Q5_1 (layouts pinned in gguf/blocks.rs). Matmul and gather walk a weight row one *step* at a time
 //! (a block of 32 for the quantised formats, one vector otherwise) and get that step's values as
 //! f32 vectors of the target's lanes, dequantised in registers.
 use inkwell::types::VectorType;
 use inkwell::values::{IntValue, PointerValue, VectorValue};
 
 use super::codegen::{ok, Cg};
-use crate::gguf::blocks::{Q4_0_BYTES, Q4_1_BYTES, Q8_0_BYTES};
+use crate::gguf::blocks::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q8_0_BYTES};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WeightFormat {
@@ -16,6 +16,8 @@ pub enum WeightFormat {
     Q8_0,
     Q4_0,
     Q4_1,
+    Q5_0,
+    Q5_1,
 }
 
 const BLOCK: u64 = 32;
@@ -24,7 +26,7 @@ impl WeightFormat {
     /// The format of a stored dtype name ("F16", "Q4_1", …), if kernels read it directly.
     pub fn from_name(name: &str) -> Option<WeightFormat> {
         use WeightFormat::*;
-        [F32, F16, BF16, Q8_0, Q4_0, Q4_1].into_iter().find(|f| f.name() == name)
+        [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1].into_iter().find(|f| f.name() == name)
     }
 
     pub fn name(self) -> &'static str {
@@ -35,6 +37,8 @@ impl WeightFormat {
             WeightFormat::Q8_0 => "Q8_0",
             WeightFormat::Q4_0 => "Q4_0",
             WeightFormat::Q4_1 => "Q4_1",
+            WeightFormat::Q5_0 => "Q5_0",
+            WeightFormat::Q5_1 => "Q5_1",
         }
     }
 
@@ -44,6 +48,8 @@ impl WeightFormat {
             WeightFormat::Q8_0 => Some(Q8_0_BYTES as u64),
             WeightFormat::Q4_0 => Some(Q4_0_BYTES as u64),
             WeightFormat::Q4_1 => Some(Q4_1_BYTES as u64),
+            WeightFormat::Q5_0 => Some(Q5_0_BYTES as u64),
+            WeightFormat::Q5_1 => Some(Q5_1_BYTES as u64),
             _ => None,
         }
     }
@@ -110,21 +116,53 @@ impl WeightFormat {
                         cg.fmul(ok!(cg.b.build_signed_int_to_float(q, cg.vt(lanes), "")), d)
                     }
                     _ => {
+                        let Nibbles { qs, qh, min, offset } = self.nibbles();
                         // elements 0..16 are the low nibbles of bytes 0..16, 16..32 the high ones
-                        let qs = if self == WeightFormat::Q4_1 { 4 } else { 2 };
                         let q = cg.load_ints(cg.byte_ptr(block, cg.int(qs + first % 16)), bytes_ty);
                         let q = ok!(cg.b.build_int_z_extend(q, i32s, ""));
-                        let q = if first < 16 { ok!(cg.b.build_and(q, int_const(15), "")) } else { ok!(cg.b.build_right_shift(q, int_const(4), false, "")) };
-                        if self == WeightFormat::Q4_1 {
-                            cg.fma(ok!(cg.b.build_signed_int_to_float(q, cg.vt(lanes), "")), d, half(2))
-                        } else {
-                            let q = ok!(cg.b.build_int_sub(q, int_const(8), ""));
-                            cg.fmul(ok!(cg.b.build_signed_int_to_float(q, cg.vt(lanes), "")), d)
+                        let mut q = if first < 16 { ok!(cg.b.build_and(q, int_const(15), "")) } else { ok!(cg.b.build_right_shift(q, int_const(4), false, "")) };
+                        if let Some(qh) = qh {
+                            // element e's fifth bit is bit e of the u32 at qh
+                            let bits = cg.load_ints(cg.byte_ptr(block, cg.int(qh)), cg.i32.vec_type(1));
+                            let bits = ok!(cg.b.build_shuffle_vector(bits, bits, cg.i32.vec_type(lanes).const_zero(), ""));
+                            let at = VectorType::const_vector(&(0..lanes as u64).map(|i| cg.i32.const_int(first + i, false)).collect::<Vec<_>>());
+                            let bit = ok!(cg.b.build_and(ok!(cg.b.build_right_shift(bits, at, false, "")), int_const(1), ""));
+                            q = ok!(cg.b.build_or(q, ok!(cg.b.build_left_shift(bit, int_const(4), "")), ""));
+                        }
+                        match min {
+                            Some(m) => cg.fma(ok!(cg.b.build_signed_int_to_float(q, cg.vt(lanes), "")), d, half(m)),
+                            None => {
+                                let q = ok!(cg.b.build_int_sub(q, int_const(offset), ""));
+                                cg.fmul(ok!(cg.b.build_signed_int_to_float(q, cg.vt(lanes), "")), d)
+                            }
                         }
                     }
                 }
             })
             .collect()
+    }
+}
+
+/// Where a 4- or 5-bit block keeps its parts: x = (q - offset)·d, or q·d + m with a min.
+struct Nibbles {
+    /// byte offset of the 16 nibble bytes
+    qs: u64,
+    /// byte offset of the u32 of fifth bits (5-bit formats)
+    qh: Option<u64>,
+    /// byte offset of the f16 min
+    min: Option<u64>,
+    offset: u64,
+}
+
+impl WeightFormat {
+    fn nibbles(self) -> Nibbles {
+        match self {
+            WeightFormat::Q4_0 => Nibbles { qs: 2, qh: None, min: None, offset: 8 },
+            WeightFormat::Q4_1 => Nibbles { qs: 4, qh: None, min: Some(2), offset: 0 },
+            WeightFormat::Q5_0 => Nibbles { qs: 6, qh: Some(2), min: None, offset: 16 },
+            WeightFormat::Q5_1 => Nibbles { qs: 8, qh: Some(4), min: Some(2), offset: 0 },
+            other => unreachable!("{other:?} has no nibbles"),
+        }
     }
 }
 
