@@ -21,3 +21,34 @@ fn every_block_type_dequantises_as_the_gguf_package_does() {
         assert!(err < 1e-6, "{name}: differs from gguf.quants by {err}");
     }
 }
+
+/// Kernels read Q4_K, Q5_K and Q6_K super-blocks in registers (a gather of each random block as
+/// a row) exactly as they dequantise at compile time, on AVX-512 (where present), AVX2 and SSE.
+#[test]
+fn kernels_read_k_quants_as_they_dequantise() {
+    use compiler::lower::kernel::{KernelSet, KernelSpec};
+    use compiler::lower::target::TargetCpu;
+    use compiler::lower::weight_format::WeightFormat;
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(fixture("gguf_blocks.json")).unwrap()).unwrap();
+    for format in [WeightFormat::Q4_K, WeightFormat::Q5_K, WeightFormat::Q6_K] {
+        let case = &fixture[format.name()];
+        let hex = case["bytes"].as_str().unwrap();
+        let table: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        let want = dequantize(case["type"].as_u64().unwrap() as u32, &table);
+        let rows = want.len() / 256;
+        for target in ["host", "x86-64-v3", "x86-64"] {
+            let mut kernels = KernelSet::default();
+            let name = kernels.intern(KernelSpec::Gather { width: 256, format });
+            let (_, code) = compiler::lower::build(&kernels, &TargetCpu::resolve(target).unwrap()).unwrap();
+            let loaded = runtime::kernels::Kernels::load(&code, &[&name]).unwrap();
+            let idx: Vec<i32> = (0..rows as i32).rev().collect(); // rows in reverse, to move them
+            let mut out = vec![0f32; rows * 256];
+            let args = [table.as_ptr() as *mut u8, idx.as_ptr() as *mut u8, out.as_mut_ptr() as *mut u8];
+            // SAFETY: a gather kernel reads idx[0..rows] rows of 256 elements from table, writes out.
+            unsafe { loaded.get(&name)(args.as_ptr(), rows as i64, 0, rows as i64) };
+            let expected: Vec<f32> = idx.iter().flat_map(|&r| want[r as usize * 256..][..256].to_vec()).collect();
+            let err = max_rel_err(&out, &expected);
+            assert!(err < 1e-6, "{} on {target}: the kernel's values differ by {err}", format.name());
+        }
+    }
+}

@@ -1,13 +1,17 @@
 //! Weight formats kernels read directly: f32, f16, bf16 and the GGUF blocks Q8_0, Q4_0, Q4_1,
-//! Q5_0, Q5_1 (layouts pinned in gguf/blocks.rs). Matmul and gather walk a weight row one *step* at a time
-//! (a block of 32 for the quantised formats, one vector otherwise) and get that step's values as
-//! f32 vectors of the target's lanes, dequantised in registers.
+//! Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (layouts pinned in gguf/blocks.rs). Matmul and gather walk a
+//! weight row one *step* at a time (32 elements for the quantised formats: a block, or a K-quant
+//! super-block's 32-element part; one vector otherwise) and get that step's values as f32
+//! vectors of the target's lanes, dequantised in registers.
 use inkwell::types::VectorType;
 use inkwell::values::{IntValue, PointerValue, VectorValue};
+use inkwell::IntPredicate;
 
 use super::codegen::{ok, Cg};
-use crate::gguf::blocks::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q8_0_BYTES};
+use crate::gguf::blocks::{Q4_0_BYTES, Q4_1_BYTES, Q4_K_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q5_K_BYTES, Q6_K_BYTES, Q8_0_BYTES};
 
+/// Named as GGUF names them.
+#[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WeightFormat {
     F32,
@@ -18,6 +22,9 @@ pub enum WeightFormat {
     Q4_1,
     Q5_0,
     Q5_1,
+    Q4_K,
+    Q5_K,
+    Q6_K,
 }
 
 const BLOCK: u64 = 32;
@@ -26,7 +33,7 @@ impl WeightFormat {
     /// The format of a stored dtype name ("F16", "Q4_1", …), if kernels read it directly.
     pub fn from_name(name: &str) -> Option<WeightFormat> {
         use WeightFormat::*;
-        [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1].into_iter().find(|f| f.name() == name)
+        [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K].into_iter().find(|f| f.name() == name)
     }
 
     pub fn name(self) -> &'static str {
@@ -39,10 +46,13 @@ impl WeightFormat {
             WeightFormat::Q4_1 => "Q4_1",
             WeightFormat::Q5_0 => "Q5_0",
             WeightFormat::Q5_1 => "Q5_1",
+            WeightFormat::Q4_K => "Q4_K",
+            WeightFormat::Q5_K => "Q5_K",
+            WeightFormat::Q6_K => "Q6_K",
         }
     }
 
-    /// Bytes of a block of 32, for the quantised formats.
+    /// Bytes of a block (of block_elems), for the quantised formats.
     fn block_bytes(self) -> Option<u64> {
         match self {
             WeightFormat::Q8_0 => Some(Q8_0_BYTES as u64),
@@ -50,8 +60,16 @@ impl WeightFormat {
             WeightFormat::Q4_1 => Some(Q4_1_BYTES as u64),
             WeightFormat::Q5_0 => Some(Q5_0_BYTES as u64),
             WeightFormat::Q5_1 => Some(Q5_1_BYTES as u64),
+            WeightFormat::Q4_K => Some(Q4_K_BYTES as u64),
+            WeightFormat::Q5_K => Some(Q5_K_BYTES as u64),
+            WeightFormat::Q6_K => Some(Q6_K_BYTES as u64),
             _ => None,
         }
+    }
+
+    /// Elements of a block: 256 for the K-quants' super-blocks, else 32.
+    fn block_elems(self) -> u64 {
+        if matches!(self, WeightFormat::Q4_K | WeightFormat::Q5_K | WeightFormat::Q6_K) { 256 } else { BLOCK }
     }
 
     fn elem_bytes(self) -> u64 {
@@ -65,12 +83,12 @@ impl WeightFormat {
 
     /// Whether a row of `k` elements can be stored in this format.
     pub fn fits(self, k: usize) -> bool {
-        self.block_bytes().is_none() || (k as u64).is_multiple_of(BLOCK)
+        self.block_bytes().is_none() || (k as u64).is_multiple_of(self.block_elems())
     }
 
     pub fn row_bytes(self, k: usize) -> u64 {
         match self.block_bytes() {
-            Some(b) => k as u64 / BLOCK * b,
+            Some(b) => k as u64 / self.block_elems() * b,
             None => k as u64 * self.elem_bytes(),
         }
     }
@@ -97,7 +115,11 @@ impl WeightFormat {
                 _ => bf16_to_f32(cg, cg.load_ints(at, cg.ctx.i16_type().vec_type(lanes))),
             }];
         };
-        let block = cg.byte_ptr(row, cg.mul(ok!(cg.b.build_right_shift(k0, cg.int(5), false, "")), cg.int(block_bytes)));
+        let log2_elems = self.block_elems().trailing_zeros() as u64;
+        let block = cg.byte_ptr(row, cg.mul(ok!(cg.b.build_right_shift(k0, cg.int(log2_elems), false, "")), cg.int(block_bytes)));
+        if log2_elems > 5 {
+            return self.k_quant_step(cg, block, k0, lanes);
+        }
         let half = |offset: u64| {
             let bits = cg.load_ints(cg.byte_ptr(block, cg.int(offset)), cg.ctx.i16_type().vec_type(1));
             cg.splat(cg.extract(f16_to_f32(cg, bits), 0), lanes)
@@ -138,6 +160,84 @@ impl WeightFormat {
                         }
                     }
                 }
+            })
+            .collect()
+    }
+}
+
+impl WeightFormat {
+    /// Step t = (k0 / 32) % 8 of a K-quant super-block at `block`: elements 32t .. 32t + 32.
+    fn k_quant_step<'ctx>(self, cg: &Cg<'ctx>, block: PointerValue<'ctx>, k0: IntValue<'ctx>, lanes: u32) -> Vec<VectorValue<'ctx>> {
+        let i32s = cg.i32.vec_type(lanes);
+        let t = ok!(cg.b.build_int_truncate(ok!(cg.b.build_and(ok!(cg.b.build_right_shift(k0, cg.int(5), false, "")), cg.int(7), "")), cg.i32, ""));
+        let c = |v: u64| cg.i32.const_int(v, false);
+        let and = |a: IntValue<'ctx>, m: u64| ok!(cg.b.build_and(a, c(m), ""));
+        let shr = |a: IntValue<'ctx>, n: IntValue<'ctx>| ok!(cg.b.build_right_shift(a, n, false, ""));
+        let at = |off: IntValue<'ctx>| cg.byte_ptr(block, ok!(cg.b.build_int_z_extend(off, cg.i64, "")));
+        // one byte at a run-time offset, as i32 (signed for Q6_K's scales)
+        let byte = |off: IntValue<'ctx>, signed: bool| {
+            let b = ok!(cg.b.build_load(cg.ctx.i8_type(), at(off), "")).into_int_value();
+            if signed { ok!(cg.b.build_int_s_extend(b, cg.i32, "")) } else { ok!(cg.b.build_int_z_extend(b, cg.i32, "")) }
+        };
+        let splat_int = |x: IntValue<'ctx>| {
+            let one = ok!(cg.b.build_insert_element(i32s.get_undef(), x, cg.int(0), ""));
+            ok!(cg.b.build_shuffle_vector(one, i32s.get_undef(), i32s.const_zero(), ""))
+        };
+        let splat_float = |x: IntValue<'ctx>| cg.splat(ok!(cg.b.build_signed_int_to_float(x, cg.f32, "")), lanes);
+        let half = |offset: u64| {
+            let bits = cg.load_ints(cg.byte_ptr(block, cg.int(offset)), cg.ctx.i16_type().vec_type(1));
+            cg.splat(cg.extract(f16_to_f32(cg, bits), 0), lanes)
+        };
+        // `lanes` bytes at a run-time offset + `first`, widened to i32
+        let bytes = |off: IntValue<'ctx>, first: u64| {
+            let v = cg.load_ints(cg.byte_ptr(at(off), cg.int(first)), cg.ctx.i8_type().vec_type(lanes));
+            ok!(cg.b.build_int_z_extend(v, i32s, ""))
+        };
+        let vand = |v: VectorValue<'ctx>, m: u64| ok!(cg.b.build_and(v, splat_int(c(m)), ""));
+        let vshr = |v: VectorValue<'ctx>, n: IntValue<'ctx>| ok!(cg.b.build_right_shift(v, splat_int(n), false, ""));
+        let to_f32 = |v: VectorValue<'ctx>| ok!(cg.b.build_signed_int_to_float(v, cg.vt(lanes), ""));
+        let steps = 0..BLOCK / lanes as u64;
+        if self == WeightFormat::Q6_K {
+            // elements 128h + 32k + l: low 4 bits from ql[64h + 32(k & 1) + l] (nibble k >> 1),
+            // high 2 bits from qh[32h + l] (pair k), scale sc[8h + 2k + l / 16]
+            let (h, k) = (shr(t, c(2)), and(t, 3));
+            let ql = ok!(cg.b.build_int_add(ok!(cg.b.build_int_mul(h, c(64), "")), ok!(cg.b.build_int_mul(and(k, 1), c(32), "")), ""));
+            let qh = ok!(cg.b.build_int_add(c(128), ok!(cg.b.build_int_mul(h, c(32), "")), ""));
+            let (lo_shift, hi_shift) = (ok!(cg.b.build_int_mul(shr(k, c(1)), c(4), "")), ok!(cg.b.build_int_mul(k, c(2), "")));
+            let sc = ok!(cg.b.build_int_add(ok!(cg.b.build_int_add(c(192), ok!(cg.b.build_int_mul(h, c(8), "")), "")), ok!(cg.b.build_int_mul(k, c(2), "")), ""));
+            let d = half(208);
+            return steps
+                .map(|s| {
+                    let first = s * lanes as u64;
+                    let lo = vand(vshr(bytes(ql, first), lo_shift), 15);
+                    let hi = vand(vshr(bytes(qh, first), hi_shift), 3);
+                    let q = ok!(cg.b.build_or(lo, ok!(cg.b.build_left_shift(hi, splat_int(c(4)), "")), ""));
+                    let q = ok!(cg.b.build_int_sub(q, splat_int(c(32)), ""));
+                    let scale = cg.fmul(d, splat_float(byte(ok!(cg.b.build_int_add(sc, c(first / 16), "")), true)));
+                    cg.fmul(scale, to_f32(q))
+                })
+                .collect();
+        }
+        // Q4_K / Q5_K: sub-block t's 6-bit scale and min (bytes 4..16), as gguf/blocks.rs reads them
+        let (a, b, other) = (byte(ok!(cg.b.build_int_add(t, c(4), "")), false), byte(ok!(cg.b.build_int_add(t, c(8), "")), false), byte(ok!(cg.b.build_int_add(ok!(cg.b.build_xor(t, c(4), "")), c(4), "")), false));
+        let low = ok!(cg.b.build_int_compare(IntPredicate::ULT, t, c(4), ""));
+        let high_bits = |x: IntValue<'ctx>| ok!(cg.b.build_left_shift(shr(x, c(6)), c(4), ""));
+        let sc = ok!(cg.b.build_select(low, and(a, 63), ok!(cg.b.build_or(and(b, 15), high_bits(other), "")), "")).into_int_value();
+        let m = ok!(cg.b.build_select(low, and(b, 63), ok!(cg.b.build_or(shr(b, c(4)), high_bits(a), "")), "")).into_int_value();
+        let (scale, min) = (cg.fmul(half(0), splat_float(sc)), cg.fmul(half(2), splat_float(m)));
+        let fifth = self == WeightFormat::Q5_K;
+        // sub-blocks 2i and 2i + 1 share qs[32i ..] (low and high nibbles); Q5_K's fifth bit is bit t of qh[l]
+        let qs = ok!(cg.b.build_int_add(c(if fifth { 48 } else { 16 }), ok!(cg.b.build_int_mul(shr(t, c(1)), c(32), "")), ""));
+        let nibble_shift = ok!(cg.b.build_int_mul(and(t, 1), c(4), ""));
+        steps
+            .map(|s| {
+                let first = s * lanes as u64;
+                let mut q = vand(vshr(bytes(qs, first), nibble_shift), 15);
+                if fifth {
+                    let bit = vand(vshr(bytes(c(16), first), t), 1);
+                    q = ok!(cg.b.build_or(q, ok!(cg.b.build_left_shift(bit, splat_int(c(4)), "")), ""));
+                }
+                cg.fsub(cg.fmul(scale, to_f32(q)), min)
             })
             .collect()
     }
