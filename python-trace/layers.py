@@ -20,15 +20,16 @@ def rope(ops, x, pos):
                     scaling=ops.param("rope_scaling"))
 
 
-def attention(ops, x, layer, pos, prefix, qkv_bias=False):
-    """Grouped-query self-attention that writes this pass's K/V into the layer's cache."""
+def attention(ops, x, layer, pos, prefix, qkv_bias=False, window=None):
+    """Grouped-query self-attention that writes this pass's K/V into the layer's cache; with a
+    `window`, each query sees only the last `window` positions."""
     q = rope(ops, linear(ops, x, f"{prefix}.q_proj", "q_dim", "hidden", qkv_bias), pos)  # [T, q_dim]
     k = rope(ops, linear(ops, x, f"{prefix}.k_proj", "kv_dim", "hidden", qkv_bias), pos)  # [T, kv_dim]
     v = linear(ops, x, f"{prefix}.v_proj", "kv_dim", "hidden", qkv_bias)  # [T, kv_dim]
     k_cache = ops.kv_write(ops.input(f"k_cache.{layer}", ["S", "kv_dim"]), k, pos)  # [S, kv_dim]
     v_cache = ops.kv_write(ops.input(f"v_cache.{layer}", ["S", "kv_dim"]), v, pos)  # [S, kv_dim]
     o = ops.attention(q, k_cache, v_cache, pos, heads=ops.dim("heads"),
-                      kv_heads=ops.dim("kv_heads"), head_dim=ops.dim("head_dim"), scale=None)
+                      kv_heads=ops.dim("kv_heads"), head_dim=ops.dim("head_dim"), scale=None, window=window)
     return linear(ops, o, f"{prefix}.o_proj", "hidden", "q_dim")  # [T, hidden]
 
 
@@ -59,10 +60,10 @@ def standard_inputs(ops):
     return tokens, pos, rows
 
 
-def pre_norm_block(ops, layer, x, pos, qkv_bias=False):
+def pre_norm_block(ops, layer, x, pos, qkv_bias=False, window=None):
     """A Llama-style decoder layer: x + attn(norm(x)), then + mlp(norm(x)).  x [T, hidden]."""
     p = f"model.layers.{layer}"
-    x = ops.add(x, attention(ops, rms_norm(ops, x, f"{p}.input_layernorm.weight"), layer, pos, f"{p}.self_attn", qkv_bias))
+    x = ops.add(x, attention(ops, rms_norm(ops, x, f"{p}.input_layernorm.weight"), layer, pos, f"{p}.self_attn", qkv_bias, window))
     return ops.add(x, swiglu_mlp(ops, rms_norm(ops, x, f"{p}.post_attention_layernorm.weight"), f"{p}.mlp"))
 
 

@@ -139,8 +139,9 @@ class TorchOps:
         cache[pos.long()] = x
         return cache
 
-    def attention(self, q, k_cache, v_cache, pos, heads, kv_heads, head_dim, scale):
-        # q [T, H*Dh]; caches [S, KVH*Dh]; query t sees cache rows 0..=pos[t]
+    def attention(self, q, k_cache, v_cache, pos, heads, kv_heads, head_dim, scale, window=None):
+        # q [T, H*Dh]; caches [S, KVH*Dh]; query t sees cache rows 0..=pos[t], or with a window
+        # only the last `window` of them: pos[t] - window < row <= pos[t]
         T, S = q.shape[0], k_cache.shape[0]
         qh = q.view(T, heads, head_dim).transpose(0, 1)  # [H, T, Dh]
         rep = heads // kv_heads
@@ -148,7 +149,8 @@ class TorchOps:
         v = v_cache.view(S, kv_heads, head_dim).transpose(0, 1).repeat_interleave(rep, 0)
         scale = head_dim ** -0.5 if scale is None else scale
         scores = (qh @ k.transpose(1, 2)) * scale  # [H, T, S]
-        visible = torch.arange(S)[None, :] <= pos.long()[:, None]  # [T, S]
+        rows, p = torch.arange(S)[None, :], pos.long()[:, None]
+        visible = (rows <= p) & (rows > p - window if window is not None else True)  # [T, S]
         scores = scores.masked_fill(~visible[None], float("-inf"))
         out = torch.softmax(scores, -1) @ v  # [H, T, Dh]
         return out.transpose(0, 1).reshape(T, heads * head_dim)
@@ -231,9 +233,10 @@ class GraphOps:
     def kv_write(self, cache, x, pos):
         return self._node("kv_write", [cache, x, pos], cache.shape)
 
-    def attention(self, q, k_cache, v_cache, pos, heads, kv_heads, head_dim, scale):
+    def attention(self, q, k_cache, v_cache, pos, heads, kv_heads, head_dim, scale, window=None):
         attrs = dict(heads=heads, kv_heads=kv_heads, head_dim=head_dim)
         attrs |= {"scale": scale} if scale is not None else {}
+        attrs |= {"window": window} if window is not None else {}
         return self._node("attention", [q, k_cache, v_cache, pos], q.shape, **attrs)
 
     def to_json(self, outputs):

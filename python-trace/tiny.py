@@ -1,8 +1,9 @@
 """Tiny random configs of each family, shared by the Python tests and the Rust fixtures."""
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 import llama
+import mistral
 import qwen2
 
 BASE = dict(vocab_size=272, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
@@ -12,6 +13,7 @@ BASE = dict(vocab_size=272, hidden_size=64, intermediate_size=96, num_hidden_lay
 FAMILIES = {
     "llama": (LlamaConfig, LlamaForCausalLM, llama),
     "qwen2": (Qwen2Config, Qwen2ForCausalLM, qwen2),
+    "mistral": (MistralConfig, MistralForCausalLM, mistral),
 }
 
 CONFIGS = {
@@ -25,6 +27,8 @@ CONFIGS = {
                          "original_max_position_embeddings": 16})),
     # Qwen2.5-like: q/k/v biases, untied lm_head, a large rope base
     "qwen2_untied_bias": ("qwen2", dict(tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})),
+    # Mistral v0.1-like with a window of 5 positions, so an 8-token prompt and decode go past it
+    "mistral_sliding_window": ("mistral", dict(tie_word_embeddings=False, sliding_window=5)),
 }
 
 

@@ -5,9 +5,10 @@ import sys
 
 from ops import GraphOps
 import llama
+import mistral
 import qwen2
 
-ARCHITECTURES = [llama, qwen2]
+ARCHITECTURES = [llama, qwen2, mistral]
 
 
 def trace(module):

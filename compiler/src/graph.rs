@@ -10,7 +10,11 @@ use crate::error::{Error, Result};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// (architecture, graph JSON) for every graph in graphs/.
-pub const GRAPHS: &[(&str, &str)] = &[("llama", include_str!("../../graphs/llama.json")), ("qwen2", include_str!("../../graphs/qwen2.json"))];
+pub const GRAPHS: &[(&str, &str)] = &[
+    ("llama", include_str!("../../graphs/llama.json")),
+    ("qwen2", include_str!("../../graphs/qwen2.json")),
+    ("mistral", include_str!("../../graphs/mistral.json")),
+];
 
 #[derive(Debug, Deserialize)]
 pub struct GraphJson {

@@ -43,7 +43,8 @@ pub enum Op {
     Matmul,
     Rope { head_dim: usize, theta: f64, scaling: Value },
     KvWrite,
-    Attention { heads: usize, kv_heads: usize, head_dim: usize, scale: f32 },
+    /// With a window, query at position p sees cache rows p - window < row <= p.
+    Attention { heads: usize, kv_heads: usize, head_dim: usize, scale: f32, window: Option<usize> },
 }
 
 impl Op {
@@ -158,7 +159,8 @@ impl Ctx<'_> {
             "attention" => {
                 let head_dim = self.required(node, "head_dim")? as usize;
                 let scale = self.number(node, "scale")?.unwrap_or(1.0 / (head_dim as f64).sqrt()) as f32;
-                Op::Attention { heads: self.required(node, "heads")? as usize, kv_heads: self.required(node, "kv_heads")? as usize, head_dim, scale }
+                let window = self.number(node, "window")?.map(|w| w as usize).filter(|&w| w > 0);
+                Op::Attention { heads: self.required(node, "heads")? as usize, kv_heads: self.required(node, "kv_heads")? as usize, head_dim, scale, window }
             }
             other => return Err(self.err(node, format!("unknown op '{other}'"))),
         };

@@ -18,3 +18,9 @@ fn llama_fused_groups() {
 fn qwen2_fused_groups() {
     insta::assert_snapshot!(fused("qwen2_untied_bias"));
 }
+
+/// The window is an attribute of attention; the rest fuses as Llama's does.
+#[test]
+fn mistral_fused_groups() {
+    insta::assert_snapshot!(fused("mistral_sliding_window"));
+}

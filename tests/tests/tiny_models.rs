@@ -41,3 +41,9 @@ fn untied_llama3_rope_sharded_matches_transformers() {
 fn qwen2_biases_sharded_matches_transformers() {
     check("qwen2_untied_bias");
 }
+
+/// A window of 5 positions: the 8-token prefill and the decode steps after it go past it.
+#[test]
+fn mistral_sliding_window_matches_transformers() {
+    check("mistral_sliding_window");
+}

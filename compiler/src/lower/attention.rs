@@ -1,5 +1,6 @@
 //! Attention kernels: causal grouped-query attention over the KV cache, one head per work item.
-//! Query t sees cache rows 0..=pos[t]. Online softmax over blocks of `lanes` cache rows:
+//! Query t sees cache rows 0..=pos[t], or with a window only pos[t] - window < row <= pos[t] (the
+//! loop starts at the block holding the first of them). Online softmax over blocks of `lanes` cache rows:
 //! scores of a block form one vector, so exp runs vectorised and no score buffer is needed.
 use inkwell::values::{BasicValueEnum, FloatValue, VectorValue};
 
@@ -14,7 +15,7 @@ pub fn lanes_dividing(cg: &Cg, n: usize) -> u32 {
     l
 }
 
-pub fn emit(cg: &mut Cg, name: &str, heads: usize, kv_heads: usize, hd: usize, scale: f32) {
+pub fn emit(cg: &mut Cg, name: &str, heads: usize, kv_heads: usize, hd: usize, scale: f32, window: Option<usize>) {
     let ka = cg.kernel(name);
     let [q, kc, vc, pos, out] = [0, 1, 2, 3, 4].map(|i| cg.arg(&ka, i));
     let lv = lanes_dividing(cg, hd);
@@ -33,13 +34,23 @@ pub fn emit(cg: &mut Cg, name: &str, heads: usize, kv_heads: usize, hd: usize, s
                 (0..nv).map(|v| cg.fmul(cg.load(q, cg.add(q_off, cg.int(v * lv as u64)), lv), cg.splat_const(scale as f64, lv))).collect();
             let seen = cg.add(p, cg.int(1));
             let blocks_end = cg.mul(ok!(cg.b.build_int_unsigned_div(cg.add(seen, cg.int(sb - 1)), cg.int(sb), "")), cg.int(sb));
+            // the first visible row (0 without a window), and the block it is in
+            let first = match window {
+                Some(w) => {
+                    let past = cg.lt(cg.int(w as u64), seen);
+                    ok!(cg.b.build_select(past, ok!(cg.b.build_int_sub(seen, cg.int(w as u64), "")), cg.int(0), "")).into_int_value()
+                }
+                None => cg.int(0),
+            };
+            let blocks_start = cg.mul(ok!(cg.b.build_int_unsigned_div(first, cg.int(sb), "")), cg.int(sb));
             let mut init: Vec<BasicValueEnum> = vec![cg.f32.const_float(NEG).into(), cg.f32.const_zero().into()];
             init.extend((0..nv).map(|_| BasicValueEnum::from(cg.vt(lv).const_zero())));
-            let (_, fin) = cg.for_carry(cg.int(0), blocks_end, sb, init, &mut |cg, s0, c| {
+            let (_, fin) = cg.for_carry(blocks_start, blocks_end, sb, init, &mut |cg, s0, c| {
                 let (m, l) = (c[0].into_float_value(), c[1].into_float_value());
                 let row = |i: u64| {
                     let s = cg.add(s0, cg.int(i));
-                    (cg.lt(s, seen), cg.add(cg.mul(cg.min(s, p), cg.int(kvw)), kv_off))
+                    let visible = ok!(cg.b.build_and(cg.lt(s, seen), ok!(cg.b.build_not(cg.lt(s, first), "")), ""));
+                    (visible, cg.add(cg.mul(cg.min(s, p), cg.int(kvw)), kv_off))
                 };
                 let mut scores = cg.vt(sb as u32).get_undef();
                 for i in 0..sb {

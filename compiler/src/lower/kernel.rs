@@ -19,7 +19,7 @@ pub enum KernelSpec {
     /// args: cache [context, width], x [rows, width], pos [rows] i32.  Work: rows.
     KvWrite { width: usize },
     /// args: q [rows, heads·hd], k_cache, v_cache [context, kv_heads·hd], pos [rows] i32, out.  Work: heads.
-    Attention { heads: usize, kv_heads: usize, head_dim: usize, scale: f32 },
+    Attention { heads: usize, kv_heads: usize, head_dim: usize, scale: f32, window: Option<usize> },
 }
 
 impl KernelSpec {

@@ -36,6 +36,6 @@ pub fn emit(cg: &mut Cg, name: &str, spec: &KernelSpec) {
         KernelSpec::Gather { width, format } => copy::gather(cg, name, *width, *format),
         KernelSpec::KvWrite { width } => copy::kv_write(cg, name, *width),
         KernelSpec::Rope { width, head_dim } => rope::emit(cg, name, *width, *head_dim),
-        KernelSpec::Attention { heads, kv_heads, head_dim, scale } => attention::emit(cg, name, *heads, *kv_heads, *head_dim, *scale),
+        KernelSpec::Attention { heads, kv_heads, head_dim, scale, window } => attention::emit(cg, name, *heads, *kv_heads, *head_dim, *scale, *window),
     }
 }
