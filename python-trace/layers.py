@@ -20,16 +20,17 @@ def rope(ops, x, pos):
                     scaling=ops.param("rope_scaling"))
 
 
-def attention(ops, x, layer, pos, prefix, qkv_bias=False, window=None):
+def attention(ops, x, layer, pos, prefix, qkv_bias=False, window=None, scale=None):
     """Grouped-query self-attention that writes this pass's K/V into the layer's cache; with a
-    `window`, each query sees only the last `window` positions."""
+    `window`, each query sees only the last `window` positions; scores scaled by `scale` (default
+    head_dim^-0.5)."""
     q = rope(ops, linear(ops, x, f"{prefix}.q_proj", "q_dim", "hidden", qkv_bias), pos)  # [T, q_dim]
     k = rope(ops, linear(ops, x, f"{prefix}.k_proj", "kv_dim", "hidden", qkv_bias), pos)  # [T, kv_dim]
     v = linear(ops, x, f"{prefix}.v_proj", "kv_dim", "hidden", qkv_bias)  # [T, kv_dim]
     k_cache = ops.kv_write(ops.input(f"k_cache.{layer}", ["S", "kv_dim"]), k, pos)  # [S, kv_dim]
     v_cache = ops.kv_write(ops.input(f"v_cache.{layer}", ["S", "kv_dim"]), v, pos)  # [S, kv_dim]
     o = ops.attention(q, k_cache, v_cache, pos, heads=ops.dim("heads"),
-                      kv_heads=ops.dim("kv_heads"), head_dim=ops.dim("head_dim"), scale=None, window=window)
+                      kv_heads=ops.dim("kv_heads"), head_dim=ops.dim("head_dim"), scale=scale, window=window)
     return linear(ops, o, f"{prefix}.o_proj", "hidden", "q_dim")  # [T, hidden]
 
 

@@ -122,6 +122,9 @@ class TorchOps:
     def silu(self, x):
         return torch.nn.functional.silu(x)
 
+    def scale(self, x, factor=1.0, divisor=1.0):
+        return x * factor / divisor
+
     def matmul(self, x, w):  # [T, K], [N, K] -> [T, N]
         return x @ w.T
 
@@ -223,6 +226,10 @@ class GraphOps:
 
     def silu(self, x):
         return self._node("silu", [x], x.shape)
+
+    def scale(self, x, factor=1.0, divisor=1.0):
+        attrs = {k: v for k, v in dict(factor=factor, divisor=divisor).items() if v != 1.0}
+        return self._node("scale", [x], x.shape, **attrs)
 
     def matmul(self, x, w):
         return self._node("matmul", [x, w], [x.shape[0], w.shape[0]])

@@ -1,7 +1,9 @@
 """Tiny random configs of each family, shared by the Python tests and the Rust fixtures."""
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import (GraniteConfig, GraniteForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
+                          Qwen2Config, Qwen2ForCausalLM)
 
+import granite
 import llama
 import mistral
 import qwen2
@@ -14,6 +16,7 @@ FAMILIES = {
     "llama": (LlamaConfig, LlamaForCausalLM, llama),
     "qwen2": (Qwen2Config, Qwen2ForCausalLM, qwen2),
     "mistral": (MistralConfig, MistralForCausalLM, mistral),
+    "granite": (GraniteConfig, GraniteForCausalLM, granite),
 }
 
 CONFIGS = {
@@ -29,6 +32,9 @@ CONFIGS = {
     "qwen2_untied_bias": ("qwen2", dict(tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})),
     # Mistral v0.1-like with a window of 5 positions, so an 8-token prompt and decode go past it
     "mistral_sliding_window": ("mistral", dict(tie_word_embeddings=False, sliding_window=5)),
+    # Granite 3-like multipliers, none of them 1
+    "granite_multipliers": ("granite", dict(tie_word_embeddings=True, embedding_multiplier=12.0, residual_multiplier=0.22,
+                                            attention_multiplier=0.0078125, logits_scaling=8.0)),
 }
 
 

@@ -4,11 +4,12 @@ import pathlib
 import sys
 
 from ops import GraphOps
+import granite
 import llama
 import mistral
 import qwen2
 
-ARCHITECTURES = [llama, qwen2, mistral]
+ARCHITECTURES = [llama, qwen2, mistral, granite]
 
 
 def trace(module):

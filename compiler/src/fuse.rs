@@ -1,6 +1,6 @@
 //! Fusion: groups the unrolled graph's nodes into kernels.
 //!
-//! 1. Elementwise chains (add, mul, silu, rms_norm) fuse into one `Map` loop whenever a value
+//! 1. Elementwise chains (add, mul, silu, scale, rms_norm) fuse into one `Map` loop whenever a value
 //!    has a single consumer.
 //! 2. Epilogues: elementwise work on a matmul's result (bias, activation, gating, residual add)
 //!    fuses into the matmul, applied to each output as it leaves the accumulator.
@@ -29,7 +29,26 @@ pub enum Expr<T = NodeIndex> {
     Acc,
     Add(Box<Expr<T>>, Box<Expr<T>>),
     Mul(Box<Expr<T>>, Box<Expr<T>>),
-    Silu(Box<Expr<T>>),
+    Unary(Unary, Box<Expr<T>>),
+}
+
+/// Elementwise functions of one value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary {
+    /// x · sigmoid(x)
+    Silu,
+    /// x · c
+    Scale(f32),
+}
+
+impl Unary {
+    /// How a fused listing shows it applied to `x`.
+    pub fn show(self, x: &str) -> String {
+        match self {
+            Unary::Silu => format!("silu({x})"),
+            Unary::Scale(c) => format!("({x} · {c})"),
+        }
+    }
 }
 
 impl<T: Copy + PartialEq> Expr<T> {
@@ -42,7 +61,7 @@ impl<T: Copy + PartialEq> Expr<T> {
             Expr::Acc => Expr::Acc,
             Expr::Add(a, b) => Expr::Add(Box::new(a.relabel(f)), Box::new(b.relabel(f))),
             Expr::Mul(a, b) => Expr::Mul(Box::new(a.relabel(f)), Box::new(b.relabel(f))),
-            Expr::Silu(a) => Expr::Silu(Box::new(a.relabel(f))),
+            Expr::Unary(op, a) => Expr::Unary(*op, Box::new(a.relabel(f))),
         }
     }
 
@@ -50,7 +69,7 @@ impl<T: Copy + PartialEq> Expr<T> {
     pub fn leaves(&self) -> Vec<&Expr<T>> {
         match self {
             Expr::Add(a, b) | Expr::Mul(a, b) => [a.leaves(), b.leaves()].concat(),
-            Expr::Silu(a) => a.leaves(),
+            Expr::Unary(_, a) => a.leaves(),
             leaf => vec![leaf],
         }
     }
@@ -83,7 +102,7 @@ impl<T: Copy + PartialEq> Expr<T> {
             Expr::Row(n) if *n == node => with.clone(),
             Expr::Add(a, b) => Expr::Add(Box::new(a.substitute(node, with)), Box::new(b.substitute(node, with))),
             Expr::Mul(a, b) => Expr::Mul(Box::new(a.substitute(node, with)), Box::new(b.substitute(node, with))),
-            Expr::Silu(a) => Expr::Silu(Box::new(a.substitute(node, with))),
+            Expr::Unary(op, a) => Expr::Unary(*op, Box::new(a.substitute(node, with))),
             leaf => leaf.clone(),
         }
     }
@@ -128,7 +147,8 @@ pub fn fuse(g: &Graph) -> Vec<Group> {
             Op::Input { .. } | Op::Weight { .. } => continue,
             Op::Add => Expr::Add(Box::new(leaf(g, ops[0])), Box::new(leaf(g, ops[1]))),
             Op::Mul => Expr::Mul(Box::new(leaf(g, ops[0])), Box::new(leaf(g, ops[1]))),
-            Op::Silu => Expr::Silu(Box::new(leaf(g, ops[0]))),
+            Op::Silu => Expr::Unary(Unary::Silu, Box::new(leaf(g, ops[0]))),
+            Op::Scale { factor } => Expr::Unary(Unary::Scale(*factor), Box::new(leaf(g, ops[0]))),
             Op::RmsNorm { eps } => Expr::Normed(ops[0], *eps),
             Op::Matmul => {
                 owner.insert(n, groups.len());
@@ -220,7 +240,7 @@ pub fn describe(g: &Graph, groups: &[Group]) -> String {
                 Expr::Acc => "acc".into(),
                 Expr::Add(a, b) => format!("({} + {})", go(a, name), go(b, name)),
                 Expr::Mul(a, b) => format!("({} * {})", go(a, name), go(b, name)),
-                Expr::Silu(a) => format!("silu({})", go(a, name)),
+                Expr::Unary(op, a) => op.show(&go(a, name)),
             }
         }
         go(e, &name)

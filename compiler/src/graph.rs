@@ -14,6 +14,7 @@ pub const GRAPHS: &[(&str, &str)] = &[
     ("llama", include_str!("../../graphs/llama.json")),
     ("qwen2", include_str!("../../graphs/qwen2.json")),
     ("mistral", include_str!("../../graphs/mistral.json")),
+    ("granite", include_str!("../../graphs/granite.json")),
 ];
 
 #[derive(Debug, Deserialize)]

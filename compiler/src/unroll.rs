@@ -40,6 +40,8 @@ pub enum Op {
     Add,
     Mul,
     Silu,
+    /// x · factor
+    Scale { factor: f32 },
     Matmul,
     Rope { head_dim: usize, theta: f64, scaling: Value },
     KvWrite,
@@ -57,6 +59,7 @@ impl Op {
             Op::Add => "add",
             Op::Mul => "mul",
             Op::Silu => "silu",
+            Op::Scale { .. } => "scale",
             Op::Matmul => "matmul",
             Op::Rope { .. } => "rope",
             Op::KvWrite => "kv_write",
@@ -147,6 +150,13 @@ impl Ctx<'_> {
             "add" => Op::Add,
             "mul" => Op::Mul,
             "silu" => Op::Silu,
+            "scale" => {
+                let divisor = self.number(node, "divisor")?.unwrap_or(1.0);
+                if divisor == 0.0 {
+                    return Err(self.err(node, "divisor 0"));
+                }
+                Op::Scale { factor: (self.number(node, "factor")?.unwrap_or(1.0) / divisor) as f32 }
+            }
             "matmul" => Op::Matmul,
             "rope" => {
                 let scaling = match node.attrs.get("scaling") {
@@ -200,7 +210,7 @@ fn shape_rule(op: &Op, s: &[&[Dim]]) -> std::result::Result<Option<Vec<Dim>>, St
             rank(1, 1)?;
             vec![s[1][0], s[0][1]]
         }
-        Op::RmsNorm { .. } | Op::Silu => {
+        Op::RmsNorm { .. } | Op::Silu | Op::Scale { .. } => {
             want(1)?;
             rank(0, 2)?;
             s[0].to_vec()

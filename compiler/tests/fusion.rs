@@ -24,3 +24,10 @@ fn qwen2_fused_groups() {
 fn mistral_fused_groups() {
     insta::assert_snapshot!(fused("mistral_sliding_window"));
 }
+
+/// The residual multipliers land in the o_proj and down_proj epilogues, the embedding multiplier
+/// in a map after the gather, the logit scaling in the lm_head's epilogue.
+#[test]
+fn granite_fused_groups() {
+    insta::assert_snapshot!(fused("granite_multipliers"));
+}

@@ -47,3 +47,9 @@ fn qwen2_biases_sharded_matches_transformers() {
 fn mistral_sliding_window_matches_transformers() {
     check("mistral_sliding_window");
 }
+
+/// Embedding, residual and attention multipliers and logit scaling, none of them 1.
+#[test]
+fn granite_multipliers_match_transformers() {
+    check("granite_multipliers");
+}

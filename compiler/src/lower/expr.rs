@@ -3,6 +3,7 @@ use inkwell::values::{FloatValue, IntValue, PointerValue, VectorValue};
 
 use super::codegen::{ok, Cg};
 use super::kernel::KExpr;
+use crate::fuse::Unary;
 
 /// Where an expression is evaluated.
 pub struct At<'ctx> {
@@ -24,7 +25,8 @@ pub fn eval<'ctx>(cg: &Cg<'ctx>, e: &KExpr, ptrs: &[PointerValue<'ctx>], at: &At
         KExpr::Acc => at.acc.expect("accumulator in a matmul epilogue"),
         KExpr::Add(a, b) => cg.fadd(eval(cg, a, ptrs, at), eval(cg, b, ptrs, at)),
         KExpr::Mul(a, b) => cg.fmul(eval(cg, a, ptrs, at), eval(cg, b, ptrs, at)),
-        KExpr::Silu(a) => cg.silu(eval(cg, a, ptrs, at)),
+        KExpr::Unary(Unary::Silu, a) => cg.silu(eval(cg, a, ptrs, at)),
+        KExpr::Unary(Unary::Scale(c), a) => cg.fmul(eval(cg, a, ptrs, at), cg.splat_const(*c as f64, at.lanes)),
     }
 }
 
