@@ -20,12 +20,21 @@ def rope(ops, x, pos):
                     scaling=ops.param("rope_scaling"))
 
 
-def attention(ops, x, layer, pos, prefix, qkv_bias=False, window=None, scale=None):
+def head_norm(ops, x, weight_name):
+    """RMSNorm over each head of x, with a gain shared by the heads (Qwen3's q/k norms).  x [T, heads·head_dim]."""
+    g = ops.weight(weight_name, ["head_dim"])  # [head_dim]
+    return ops.head_rms_norm(x, g, ops.param("rms_norm_eps"), head_dim=ops.dim("head_dim"))
+
+
+def attention(ops, x, layer, pos, prefix, qkv_bias=False, window=None, scale=None, qk_norm=False):
     """Grouped-query self-attention that writes this pass's K/V into the layer's cache; with a
     `window`, each query sees only the last `window` positions; scores scaled by `scale` (default
-    head_dim^-0.5)."""
-    q = rope(ops, linear(ops, x, f"{prefix}.q_proj", "q_dim", "hidden", qkv_bias), pos)  # [T, q_dim]
-    k = rope(ops, linear(ops, x, f"{prefix}.k_proj", "kv_dim", "hidden", qkv_bias), pos)  # [T, kv_dim]
+    head_dim^-0.5); with `qk_norm`, q and k are normalised per head before rope."""
+    q = linear(ops, x, f"{prefix}.q_proj", "q_dim", "hidden", qkv_bias)  # [T, q_dim]
+    k = linear(ops, x, f"{prefix}.k_proj", "kv_dim", "hidden", qkv_bias)  # [T, kv_dim]
+    if qk_norm:
+        q, k = head_norm(ops, q, f"{prefix}.q_norm.weight"), head_norm(ops, k, f"{prefix}.k_norm.weight")
+    q, k = rope(ops, q, pos), rope(ops, k, pos)
     v = linear(ops, x, f"{prefix}.v_proj", "kv_dim", "hidden", qkv_bias)  # [T, kv_dim]
     k_cache = ops.kv_write(ops.input(f"k_cache.{layer}", ["S", "kv_dim"]), k, pos)  # [S, kv_dim]
     v_cache = ops.kv_write(ops.input(f"v_cache.{layer}", ["S", "kv_dim"]), v, pos)  # [S, kv_dim]
@@ -61,10 +70,10 @@ def standard_inputs(ops):
     return tokens, pos, rows
 
 
-def pre_norm_block(ops, layer, x, pos, qkv_bias=False, window=None):
+def pre_norm_block(ops, layer, x, pos, qkv_bias=False, window=None, qk_norm=False):
     """A Llama-style decoder layer: x + attn(norm(x)), then + mlp(norm(x)).  x [T, hidden]."""
     p = f"model.layers.{layer}"
-    x = ops.add(x, attention(ops, rms_norm(ops, x, f"{p}.input_layernorm.weight"), layer, pos, f"{p}.self_attn", qkv_bias, window))
+    x = ops.add(x, attention(ops, rms_norm(ops, x, f"{p}.input_layernorm.weight"), layer, pos, f"{p}.self_attn", qkv_bias, window, qk_norm=qk_norm))
     return ops.add(x, swiglu_mlp(ops, rms_norm(ops, x, f"{p}.post_attention_layernorm.weight"), f"{p}.mlp"))
 
 

@@ -113,6 +113,10 @@ class TorchOps:
     def rms_norm(self, x, eps):  # [T, D] -> [T, D]
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
 
+    def head_rms_norm(self, x, g, eps, head_dim):  # [T, H*Dh], [Dh] -> [T, H*Dh]
+        heads = x.view(x.shape[0], -1, head_dim)
+        return (heads * torch.rsqrt(heads.pow(2).mean(-1, keepdim=True) + eps) * g).reshape(x.shape)
+
     def add(self, a, b):
         return a + b
 
@@ -212,6 +216,9 @@ class GraphOps:
 
     def rms_norm(self, x, eps):
         return self._node("rms_norm", [x], x.shape, eps=eps)
+
+    def head_rms_norm(self, x, g, eps, head_dim):
+        return self._node("head_rms_norm", [x, g], x.shape, eps=eps, head_dim=head_dim)
 
     def _elementwise(self, op, a, b):
         if b.shape != a.shape and b.shape != a.shape[-1:]:

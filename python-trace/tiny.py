@@ -1,12 +1,13 @@
 """Tiny random configs of each family, shared by the Python tests and the Rust fixtures."""
 import torch
 from transformers import (GraniteConfig, GraniteForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
-                          Qwen2Config, Qwen2ForCausalLM)
+                          Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
 import granite
 import llama
 import mistral
 import qwen2
+import qwen3
 
 BASE = dict(vocab_size=272, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128, rms_norm_eps=1e-5)
@@ -17,6 +18,7 @@ FAMILIES = {
     "qwen2": (Qwen2Config, Qwen2ForCausalLM, qwen2),
     "mistral": (MistralConfig, MistralForCausalLM, mistral),
     "granite": (GraniteConfig, GraniteForCausalLM, granite),
+    "qwen3": (Qwen3Config, Qwen3ForCausalLM, qwen3),
 }
 
 CONFIGS = {
@@ -32,6 +34,8 @@ CONFIGS = {
     "qwen2_untied_bias": ("qwen2", dict(tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})),
     # Mistral v0.1-like with a window of 5 positions, so an 8-token prompt and decode go past it
     "mistral_sliding_window": ("mistral", dict(tie_word_embeddings=False, sliding_window=5)),
+    # Qwen3-like: per-head q/k norms (random gains), head_dim not hidden/heads, tied embeddings
+    "qwen3_qk_norm": ("qwen3", dict(tie_word_embeddings=True, head_dim=32)),
     # Granite 3-like multipliers, none of them 1
     "granite_multipliers": ("granite", dict(tie_word_embeddings=True, embedding_multiplier=12.0, residual_multiplier=0.22,
                                             attention_multiplier=0.0078125, logits_scaling=8.0)),
@@ -39,13 +43,14 @@ CONFIGS = {
 
 
 def tiny_model(name, seed=0):
-    """(transformers model, Kiln definition) of a tiny config; biases random (transformers zeroes them)."""
+    """(transformers model, Kiln definition) of a tiny config; biases and norm gains random
+    (transformers starts them at 0 and 1)."""
     family, extra = CONFIGS[name]
     config_class, model_class, kiln = FAMILIES[family]
     torch.manual_seed(seed)
     model = model_class(config_class(**(BASE | extra))).eval()
     with torch.no_grad():
         for param_name, param in model.named_parameters():
-            if param_name.endswith(".bias"):
-                param.normal_(0.0, 0.5)
+            if param_name.endswith(".bias") or param_name.endswith("_norm.weight"):
+                param.normal_(1.0 if param_name.endswith("norm.weight") else 0.0, 0.5)
     return model, kiln

@@ -8,8 +8,9 @@ import granite
 import llama
 import mistral
 import qwen2
+import qwen3
 
-ARCHITECTURES = [llama, qwen2, mistral, granite]
+ARCHITECTURES = [llama, qwen2, qwen3, mistral, granite]
 
 
 def trace(module):

@@ -13,6 +13,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const GRAPHS: &[(&str, &str)] = &[
     ("llama", include_str!("../../graphs/llama.json")),
     ("qwen2", include_str!("../../graphs/qwen2.json")),
+    ("qwen3", include_str!("../../graphs/qwen3.json")),
     ("mistral", include_str!("../../graphs/mistral.json")),
     ("granite", include_str!("../../graphs/granite.json")),
 ];

@@ -99,6 +99,7 @@ pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of:
                             args.push(ArgRef::RopeTable(*head_dim, *theta, scaling.clone()));
                             (KernelSpec::Rope { width: fixed(shape[1]), head_dim: *head_dim }, Work::Rows)
                         }
+                        Op::HeadRmsNorm { eps, head_dim } => (KernelSpec::HeadRmsNorm { width: fixed(shape[1]), head_dim: *head_dim, eps: *eps }, Work::Rows),
                         Op::Attention { heads, kv_heads, head_dim, scale, window } => (
                             KernelSpec::Attention { heads: *heads, kv_heads: *kv_heads, head_dim: *head_dim, scale: *scale, window: *window },
                             Work::Heads(*heads),

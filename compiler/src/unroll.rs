@@ -44,6 +44,8 @@ pub enum Op {
     Scale { factor: f32 },
     Matmul,
     Rope { head_dim: usize, theta: f64, scaling: Value },
+    /// RMSNorm over each head's `head_dim` values, times a gain shared by the heads.
+    HeadRmsNorm { eps: f32, head_dim: usize },
     KvWrite,
     /// With a window, query at position p sees cache rows p - window < row <= p.
     Attention { heads: usize, kv_heads: usize, head_dim: usize, scale: f32, window: Option<usize> },
@@ -62,6 +64,7 @@ impl Op {
             Op::Scale { .. } => "scale",
             Op::Matmul => "matmul",
             Op::Rope { .. } => "rope",
+            Op::HeadRmsNorm { .. } => "head_rms_norm",
             Op::KvWrite => "kv_write",
             Op::Attention { .. } => "attention",
         }
@@ -166,6 +169,7 @@ impl Ctx<'_> {
                 Op::Rope { head_dim: self.required(node, "head_dim")? as usize, theta: self.required(node, "theta")?, scaling }
             }
             "kv_write" => Op::KvWrite,
+            "head_rms_norm" => Op::HeadRmsNorm { eps: self.required(node, "eps")? as f32, head_dim: self.required(node, "head_dim")? as usize },
             "attention" => {
                 let head_dim = self.required(node, "head_dim")? as usize;
                 let scale = self.number(node, "scale")?.unwrap_or(1.0 / (head_dim as f64).sqrt()) as f32;
@@ -238,6 +242,15 @@ fn shape_rule(op: &Op, s: &[&[Dim]]) -> std::result::Result<Option<Vec<Dim>>, St
             let Dim::Fixed(w) = s[0][1] else { return Err("rope width must be fixed".into()) };
             if *head_dim == 0 || head_dim % 2 != 0 || w % head_dim != 0 || s[1] != &s[0][..1] {
                 return Err(format!("rope over {} with head_dim {head_dim} and positions {}", show(s[0]), show(s[1])));
+            }
+            s[0].to_vec()
+        }
+        Op::HeadRmsNorm { head_dim, .. } => {
+            want(2)?;
+            rank(0, 2)?;
+            let Dim::Fixed(w) = s[0][1] else { return Err("head_rms_norm width must be fixed".into()) };
+            if *head_dim == 0 || w % head_dim != 0 || s[1] != [Dim::Fixed(*head_dim)] {
+                return Err(format!("head_rms_norm of {} with a gain of {} and head_dim {head_dim}", show(s[0]), show(s[1])));
             }
             s[0].to_vec()
         }

@@ -31,3 +31,9 @@ fn mistral_fused_groups() {
 fn granite_fused_groups() {
     insta::assert_snapshot!(fused("granite_multipliers"));
 }
+
+/// The per-head q/k norms stand alone between the projections and rope.
+#[test]
+fn qwen3_fused_groups() {
+    insta::assert_snapshot!(fused("qwen3_qk_norm"));
+}

@@ -53,3 +53,9 @@ fn mistral_sliding_window_matches_transformers() {
 fn granite_multipliers_match_transformers() {
     check("granite_multipliers");
 }
+
+/// Per-head q/k norms with random gains.
+#[test]
+fn qwen3_qk_norm_matches_transformers() {
+    check("qwen3_qk_norm");
+}

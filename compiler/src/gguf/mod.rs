@@ -15,7 +15,7 @@ use file::{GgufFile, TensorRecord};
 
 /// GGUF architecture -> (Hugging Face class, whether llama.cpp's converter permuted the Q/K rows
 /// of each head into its rope layout).
-const ARCHITECTURES: &[(&str, (&str, bool))] = &[("llama", ("LlamaForCausalLM", true)), ("qwen2", ("Qwen2ForCausalLM", false))];
+const ARCHITECTURES: &[(&str, (&str, bool))] = &[("llama", ("LlamaForCausalLM", true)), ("qwen2", ("Qwen2ForCausalLM", false)), ("qwen3", ("Qwen3ForCausalLM", false))];
 
 /// GGUF tensor name (after `blk.N.`) -> Hugging Face name (after `model.layers.N.`).
 const LAYER_NAMES: &[(&str, &str)] = &[
@@ -24,6 +24,8 @@ const LAYER_NAMES: &[(&str, &str)] = &[
     ("attn_k", "self_attn.k_proj"),
     ("attn_v", "self_attn.v_proj"),
     ("attn_output", "self_attn.o_proj"),
+    ("attn_q_norm", "self_attn.q_norm"),
+    ("attn_k_norm", "self_attn.k_norm"),
     ("ffn_norm", "post_attention_layernorm"),
     ("ffn_gate", "mlp.gate_proj"),
     ("ffn_up", "mlp.up_proj"),

@@ -16,6 +16,8 @@ pub enum KernelSpec {
     Gather { width: usize, format: WeightFormat },
     /// args: x [rows, width], pos [rows] i32, table [context, head_dim] (cos | sin), out.  Work: rows.
     Rope { width: usize, head_dim: usize },
+    /// args: x [rows, width], gain [head_dim], out [rows, width].  Work: rows.
+    HeadRmsNorm { width: usize, head_dim: usize, eps: f32 },
     /// args: cache [context, width], x [rows, width], pos [rows] i32.  Work: rows.
     KvWrite { width: usize },
     /// args: q [rows, heads·hd], k_cache, v_cache [context, kv_heads·hd], pos [rows] i32, out.  Work: heads.
@@ -29,6 +31,7 @@ impl KernelSpec {
             KernelSpec::Matmul { .. } => "matmul",
             KernelSpec::Gather { .. } => "gather",
             KernelSpec::Rope { .. } => "rope",
+            KernelSpec::HeadRmsNorm { .. } => "head_rms_norm",
             KernelSpec::KvWrite { .. } => "kv_write",
             KernelSpec::Attention { .. } => "attention",
         }

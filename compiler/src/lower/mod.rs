@@ -6,6 +6,7 @@ pub mod expr;
 pub mod kernel;
 pub mod map;
 pub mod matmul;
+pub mod norm;
 pub mod rope;
 pub mod target;
 pub mod weight_format;
@@ -36,6 +37,7 @@ pub fn emit(cg: &mut Cg, name: &str, spec: &KernelSpec) {
         KernelSpec::Gather { width, format } => copy::gather(cg, name, *width, *format),
         KernelSpec::KvWrite { width } => copy::kv_write(cg, name, *width),
         KernelSpec::Rope { width, head_dim } => rope::emit(cg, name, *width, *head_dim),
+        KernelSpec::HeadRmsNorm { width, head_dim, eps } => norm::head_rms_norm(cg, name, *width, *head_dim, *eps),
         KernelSpec::Attention { heads, kv_heads, head_dim, scale, window } => attention::emit(cg, name, *heads, *kv_heads, *head_dim, *scale, *window),
     }
 }
