@@ -30,11 +30,10 @@ def attention(ops, x, layer, pos, prefix, qkv_bias=False, window=None, scale=Non
     """Grouped-query self-attention that writes this pass's K/V into the layer's cache; with a
     `window`, each query sees only the last `window` positions; scores scaled by `scale` (default
     head_dim^-0.5); with `qk_norm`, q and k are normalised per head before rope."""
-    q = linear(ops, x, f"{prefix}.q_proj", "q_dim", "hidden", qkv_bias)  # [T, q_dim]
-    k = linear(ops, x, f"{prefix}.k_proj", "kv_dim", "hidden", qkv_bias)  # [T, kv_dim]
-    if qk_norm:
-        q, k = head_norm(ops, q, f"{prefix}.q_norm.weight"), head_norm(ops, k, f"{prefix}.k_norm.weight")
-    q, k = rope(ops, q, pos), rope(ops, k, pos)
+    def projected(name, dim):  # [T, dim], normalised per head if asked, then rotated
+        y = linear(ops, x, f"{prefix}.{name}_proj", dim, "hidden", qkv_bias)
+        return rope(ops, head_norm(ops, y, f"{prefix}.{name}_norm.weight") if qk_norm else y, pos)
+    q, k = projected("q", "q_dim"), projected("k", "kv_dim")  # [T, q_dim], [T, kv_dim]
     v = linear(ops, x, f"{prefix}.v_proj", "kv_dim", "hidden", qkv_bias)  # [T, kv_dim]
     k_cache = ops.kv_write(ops.input(f"k_cache.{layer}", ["S", "kv_dim"]), k, pos)  # [S, kv_dim]
     v_cache = ops.kv_write(ops.input(f"v_cache.{layer}", ["S", "kv_dim"]), v, pos)  # [S, kv_dim]
