@@ -3,7 +3,7 @@ the attention scores, and logits divided by `logits_scaling`."""
 import layers
 import llama
 
-SPEC = dict(llama.SPEC, architecture="granite", hf_architectures=["GraniteForCausalLM"], params=llama.SPEC["params"] | {
+SPEC = dict(llama.SPEC, architecture="granite", hf_architectures=["GraniteForCausalLM"], gguf=None, params=llama.SPEC["params"] | {
     "embedding_multiplier": {"config": ["embedding_multiplier"], "default": 1.0},
     "residual_multiplier": {"config": ["residual_multiplier"], "default": 1.0},
     "attention_multiplier": {"config": ["attention_multiplier"], "default": None},

@@ -4,6 +4,8 @@ import layers
 SPEC = {
     "architecture": "llama",
     "hf_architectures": ["LlamaForCausalLM"],
+    # GGUF `general.architecture`; llama.cpp's converter permutes Llama's Q/K rows for its rope
+    "gguf": {"architecture": "llama", "permuted_qk": True},
     # symbol -> config keys tried in order, else a default expression of earlier symbols
     "dims": {
         "hidden": {"config": ["hidden_size"]},

@@ -3,7 +3,8 @@
 import layers
 import llama
 
-SPEC = dict(llama.SPEC, architecture="mistral", hf_architectures=["MistralForCausalLM"],
+# llama.cpp writes Mistral's GGUF files as `llama`: they load with llama.py's graph
+SPEC = dict(llama.SPEC, architecture="mistral", hf_architectures=["MistralForCausalLM"], gguf=None,
             params=llama.SPEC["params"] | {"sliding_window": {"config": ["sliding_window"], "default": None}})
 
 

@@ -258,6 +258,7 @@ class GraphOps:
             "schema": SCHEMA_VERSION,
             "architecture": self.spec["architecture"],
             "hf_architectures": self.spec["hf_architectures"],
+            **({"gguf": self.spec["gguf"]} if self.spec.get("gguf") else {}),
             "dims": self.spec["dims"],
             "params": self.spec["params"],
             "prologue": self.sections["prologue"],

@@ -2,7 +2,7 @@
 import layers
 import llama
 
-SPEC = dict(llama.SPEC, architecture="qwen2", hf_architectures=["Qwen2ForCausalLM"])
+SPEC = dict(llama.SPEC, architecture="qwen2", hf_architectures=["Qwen2ForCausalLM"], gguf={"architecture": "qwen2"})
 
 
 def block(ops, layer, x, pos):

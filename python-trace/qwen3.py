@@ -2,7 +2,7 @@
 import layers
 import llama
 
-SPEC = dict(llama.SPEC, architecture="qwen3", hf_architectures=["Qwen3ForCausalLM"])
+SPEC = dict(llama.SPEC, architecture="qwen3", hf_architectures=["Qwen3ForCausalLM"], gguf={"architecture": "qwen3"})
 
 
 def block(ops, layer, x, pos):

@@ -9,26 +9,31 @@ use crate::error::{Error, Result};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// (architecture, graph JSON) for every graph in graphs/.
-pub const GRAPHS: &[(&str, &str)] = &[
-    ("llama", include_str!("../../graphs/llama.json")),
-    ("qwen2", include_str!("../../graphs/qwen2.json")),
-    ("qwen3", include_str!("../../graphs/qwen3.json")),
-    ("mistral", include_str!("../../graphs/mistral.json")),
-    ("granite", include_str!("../../graphs/granite.json")),
-];
+include!(concat!(env!("OUT_DIR"), "/graphs.rs")); // GRAPHS, written by build.rs
 
 #[derive(Debug, Deserialize)]
 pub struct GraphJson {
     pub schema: u32,
     pub architecture: String,
     pub hf_architectures: Vec<String>,
+    /// How llama.cpp's GGUF files name and lay out this architecture, where they do.
+    #[serde(default)]
+    pub gguf: Option<GgufSpec>,
     pub dims: BTreeMap<String, DimSpec>,
     pub params: BTreeMap<String, ParamSpec>,
     pub prologue: Vec<NodeJson>,
     pub layer: LayerJson,
     pub epilogue: Vec<NodeJson>,
     pub outputs: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GgufSpec {
+    /// `general.architecture`
+    pub architecture: String,
+    /// Whether llama.cpp's converter permuted each head's Q/K rows into its rope layout.
+    #[serde(default)]
+    pub permuted_qk: bool,
 }
 
 #[derive(Debug, Deserialize)]

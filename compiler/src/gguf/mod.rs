@@ -13,9 +13,6 @@ use crate::error::{Error, Result};
 use crate::source::{ModelSource, TensorInfo, Weights};
 use file::{GgufFile, TensorRecord};
 
-/// GGUF architecture -> (Hugging Face class, whether llama.cpp's converter permuted the Q/K rows
-/// of each head into its rope layout).
-const ARCHITECTURES: &[(&str, (&str, bool))] = &[("llama", ("LlamaForCausalLM", true)), ("qwen2", ("Qwen2ForCausalLM", false)), ("qwen3", ("Qwen3ForCausalLM", false))];
 
 /// GGUF tensor name (after `blk.N.`) -> Hugging Face name (after `model.layers.N.`).
 const LAYER_NAMES: &[(&str, &str)] = &[
@@ -31,6 +28,16 @@ const LAYER_NAMES: &[(&str, &str)] = &[
     ("ffn_up", "mlp.up_proj"),
     ("ffn_down", "mlp.down_proj"),
 ];
+
+/// The Hugging Face class and Q/K layout of the graph that names `arch` as its GGUF architecture.
+fn graph_for_gguf(arch: &str) -> Result<(String, bool)> {
+    let graphs = crate::graph::GRAPHS.iter().map(|(name, text)| crate::graph::parse(name, text)).collect::<Result<Vec<_>>>()?;
+    let known: Vec<&str> = graphs.iter().filter_map(|g| g.gguf.as_ref()).map(|g| g.architecture.as_str()).collect();
+    graphs
+        .iter()
+        .find_map(|g| g.gguf.as_ref().filter(|s| s.architecture == arch).and_then(|s| Some((g.hf_architectures.first()?.clone(), s.permuted_qk))))
+        .ok_or_else(|| Error::UnknownArchitecture(arch.to_string(), known.join(", ")))
+}
 
 fn hf_name(gguf: &str) -> Option<String> {
     let global = [("token_embd", "model.embed_tokens"), ("output_norm", "model.norm"), ("output", "lm_head")];
@@ -103,9 +110,7 @@ pub fn load(path: &Path) -> Result<ModelSource> {
     let file = GgufFile::open(path)?;
     let name = file.path.clone();
     let arch = file.get("general.architecture").and_then(Value::as_str).unwrap_or("").to_string();
-    let (hf_class, permuted_qk) = ARCHITECTURES.iter().find(|(a, _)| *a == arch).map(|(_, c)| *c).ok_or_else(|| {
-        Error::UnknownArchitecture(arch.clone(), ARCHITECTURES.iter().map(|(a, _)| *a).collect::<Vec<_>>().join(", "))
-    })?;
+    let (hf_class, permuted_qk) = graph_for_gguf(&arch)?;
     let key = |k: &str| file.get(&format!("{arch}.{k}")).cloned();
     let n_vocab = file.get("tokenizer.ggml.tokens").and_then(Value::as_array).map(|a| a.len());
     let tied = !file.tensors.iter().any(|t| t.name == "output.weight");
