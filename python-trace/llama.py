@@ -19,6 +19,8 @@ SPEC = {
         "q_dim": {"default": "heads * head_dim"},
         "kv_dim": {"default": "kv_heads * head_dim"},
     },
+    # config values this definition does not implement: refused, never silently ignored
+    "unsupported": {"attention_bias": True, "mlp_bias": True},
     # scalar parameters: config keys tried in order, else the default
     "params": {
         "rms_norm_eps": {"config": ["rms_norm_eps"], "default": 1e-6},

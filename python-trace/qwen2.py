@@ -2,7 +2,8 @@
 import layers
 import llama
 
-SPEC = dict(llama.SPEC, architecture="qwen2", hf_architectures=["Qwen2ForCausalLM"], gguf={"architecture": "qwen2"})
+SPEC = dict(llama.SPEC, architecture="qwen2", hf_architectures=["Qwen2ForCausalLM"], gguf={"architecture": "qwen2"},
+            unsupported={"use_sliding_window": True})
 
 
 def block(ops, layer, x, pos):

@@ -64,6 +64,11 @@ fn split_ops(s: &str) -> Vec<&str> {
 }
 
 pub fn bind(graph: &GraphJson, config: &Value) -> Result<Bound> {
+    for (key, value) in &graph.unsupported {
+        if lookup(config, std::slice::from_ref(key)) == Some(value) {
+            return Err(Error::Config(format!("'{key}' = {value} is not supported by Kiln's {} graph", graph.architecture)));
+        }
+    }
     let mut dims = BTreeMap::new();
     // Defaults may refer to other dims: resolve until nothing changes.
     let mut pending: Vec<&String> = graph.dims.keys().collect();

@@ -19,6 +19,9 @@ pub struct GraphJson {
     /// How llama.cpp's GGUF files name and lay out this architecture, where they do.
     #[serde(default)]
     pub gguf: Option<GgufSpec>,
+    /// Config values this graph does not implement (`"attention_bias": true`): refused when bound.
+    #[serde(default)]
+    pub unsupported: BTreeMap<String, Value>,
     pub dims: BTreeMap<String, DimSpec>,
     pub params: BTreeMap<String, ParamSpec>,
     pub prologue: Vec<NodeJson>,

@@ -60,6 +60,16 @@ fn bad_models_get_one_line_errors() {
     std::fs::write(missing.join("config.json"), cfg).unwrap();
     assert_error(&kiln_args(&["compile", missing.to_str().unwrap(), "-o", o]), "missing required field 'hidden_size'");
 
+    // a config value the graph does not implement is refused, not ignored
+    let biased = copy("biased");
+    let cfg = std::fs::read_to_string(biased.join("config.json")).unwrap().replace("\"attention_bias\": false", "\"attention_bias\": true");
+    std::fs::write(biased.join("config.json"), cfg).unwrap();
+    assert_error(&kiln_args(&["compile", biased.to_str().unwrap(), "-o", o]), "'attention_bias' = true is not supported by Kiln's llama graph");
+    let windowed = copy_fixture("qwen2_untied_bias", dir.path(), "windowed");
+    let cfg = std::fs::read_to_string(windowed.join("config.json")).unwrap().replace("\"use_sliding_window\": false", "\"use_sliding_window\": true");
+    std::fs::write(windowed.join("config.json"), cfg).unwrap();
+    assert_error(&kiln_args(&["compile", windowed.to_str().unwrap(), "-o", o]), "'use_sliding_window' = true is not supported by Kiln's qwen2 graph");
+
     let no_tok = copy("no_tokenizer");
     std::fs::remove_file(no_tok.join("tokenizer.json")).unwrap();
     assert_error(&kiln_args(&["compile", no_tok.to_str().unwrap(), "-o", o]), "no tokenizer.json");
