@@ -1,10 +1,17 @@
 //! Checks of a real model's artifact against its transformers reference (a fixture made by
 //! python-trace/reference_gguf.py from the same GGUF file).
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use runtime::sampler::{Sampler, SamplerConfig};
 use runtime::tokenizer::Tokenizer;
 use serde_json::Value;
+
+/// `models/NAME` (fetched by `make TARGET`) compiled, into a folder this test binary reuses.
+pub fn compiled(name: &str, make_target: &str) -> PathBuf {
+    let gguf = crate::root().join("models").join(name);
+    assert!(gguf.exists(), "{} is missing: run `make {make_target}`", gguf.display());
+    crate::compile(&gguf, &crate::test_dir(make_target))
+}
 
 fn reference(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(crate::fixture(name)).unwrap()).unwrap()

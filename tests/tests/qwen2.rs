@@ -8,11 +8,7 @@ use kiln_tests::*;
 
 fn artifact() -> &'static PathBuf {
     static ARTIFACT: OnceLock<PathBuf> = OnceLock::new();
-    ARTIFACT.get_or_init(|| {
-        let gguf = root().join("models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
-        assert!(gguf.exists(), "{} is missing: run `make qwen-model`", gguf.display());
-        compile(&gguf, &test_dir("qwen2"))
-    })
+    ARTIFACT.get_or_init(|| real_model::compiled("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "qwen-model"))
 }
 
 #[test]

@@ -8,11 +8,7 @@ use runtime::tokenizer::Tokenizer;
 
 fn artifact() -> &'static PathBuf {
     static ARTIFACT: OnceLock<PathBuf> = OnceLock::new();
-    ARTIFACT.get_or_init(|| {
-        let gguf = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-        assert!(gguf.exists(), "{} is missing: run `make model`", gguf.display());
-        compile(&gguf, &test_dir("smollm2"))
-    })
+    ARTIFACT.get_or_init(|| real_model::compiled("SmolLM2-135M-Instruct.Q4_1.gguf", "model"))
 }
 
 #[test]
