@@ -251,7 +251,7 @@ fn wait_for_work(s: &Shared, seen: u64) -> Option<u64> {
             return Some(generation);
         }
         spins = spins.wrapping_add(1);
-        if spins % 64 != 0 {
+        if !spins.is_multiple_of(64) {
             std::hint::spin_loop();
             continue;
         }

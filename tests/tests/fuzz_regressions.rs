@@ -5,7 +5,10 @@
 use kiln_tests::readers::{self, SEPARATOR};
 use kiln_tests::*;
 
-const TARGETS: [(&str, fn(&[u8]) -> bool); 6] = [
+/// A reader of outside bytes: whether it read the input whole.
+type Reader = fn(&[u8]) -> bool;
+
+const TARGETS: [(&str, Reader); 6] = [
     ("gguf", readers::gguf),
     ("safetensors_folder", readers::safetensors_folder),
     ("artifact", readers::artifact),
