@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use compiler::gguf::blocks::dequantize;
+use compiler::gguf::blocks::{dequantize, type_info, TYPES};
 use compiler::source::{ModelSource, TensorInfo, Weights};
 use half::{bf16, f16};
 
@@ -90,7 +90,7 @@ impl Weights for Reencoded {
         &self.infos
     }
     fn read_f32(&self, name: &str) -> compiler::Result<Vec<f32>> {
-        let id = FORMATS.iter().find(|f| f.1 == self.infos[name].dtype).map_or(0, |f| f.0);
+        let id = TYPES.iter().find(|t| t.1 == self.infos[name].dtype).map_or(0, |t| t.0);
         Ok(dequantize(id, &self.raw[name]))
     }
     fn read_raw(&self, name: &str) -> compiler::Result<Vec<u8>> {
@@ -109,4 +109,51 @@ pub fn reencoded(name: &str, dtype: &str) -> ModelSource {
 pub fn compile_with(source: &ModelSource, out: &Path, options: &compiler::compile::Options) -> std::path::PathBuf {
     compiler::compile::compile(source, out, options, &mut |_| {}).unwrap();
     out.to_path_buf()
+}
+
+/// The tiny Llama widened to 256 (hidden, ffn, q and o: whole K-quant super-blocks) with every
+/// matrix random blocks of `dtype` (Q4_K, Q5_K or Q6_K; finite scales) and unit norm gains.
+pub fn random_k_quant(dtype: &str) -> ModelSource {
+    let mut source = compiler::load_model(&crate::fixture("llama_tied_gqa")).unwrap();
+    for (key, value) in [("hidden_size", 256), ("intermediate_size", 256), ("head_dim", 64)] {
+        source.config[key] = value.into();
+    }
+    let (vocab, kv) = (source.config["vocab_size"].as_u64().unwrap() as usize, 2 * 64);
+    let (id, per_block, block_bytes) = TYPES.iter().find(|t| t.1 == dtype).map(|t| (t.0, t.2, t.3)).unwrap();
+    let scales: &[usize] = if dtype == "Q6_K" { &[208] } else { &[0, 2] };
+    let mut seed = 0x2545_f491_4f6c_dd1du64 ^ id as u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut shapes = vec![("model.embed_tokens.weight".to_string(), vec![vocab, 256]), ("model.norm.weight".into(), vec![256])];
+    for l in 0..2 {
+        let p = format!("model.layers.{l}");
+        for (name, shape) in [("self_attn.q_proj", vec![256, 256]), ("self_attn.k_proj", vec![kv, 256]), ("self_attn.v_proj", vec![kv, 256]), ("self_attn.o_proj", vec![256, 256]),
+            ("mlp.gate_proj", vec![256, 256]), ("mlp.up_proj", vec![256, 256]), ("mlp.down_proj", vec![256, 256]), ("input_layernorm", vec![256]), ("post_attention_layernorm", vec![256])] {
+            shapes.push((format!("{p}.{name}.weight"), shape));
+        }
+    }
+    let (mut infos, mut raw) = (BTreeMap::new(), BTreeMap::new());
+    for (name, shape) in shapes {
+        let (dtype, bytes) = if shape.len() == 1 {
+            ("F32", [1f32; 256].iter().flat_map(|v| v.to_le_bytes()).collect())
+        } else {
+            let mut bytes: Vec<u8> = (0..shape[0] * shape[1] / per_block * block_bytes).map(|_| next() as u8).collect();
+            for block in bytes.chunks_mut(block_bytes) {
+                for &at in scales {
+                    let d = 0.0005 * (0.5 + (next() % 1000) as f32 / 1000.0);
+                    block[at..at + 2].copy_from_slice(&f16::from_f32(d).to_le_bytes());
+                }
+            }
+            (dtype, bytes)
+        };
+        assert!(type_info(id).is_some());
+        infos.insert(name.clone(), TensorInfo { shape, dtype: dtype.to_string() });
+        raw.insert(name, bytes);
+    }
+    source.weights = Box::new(Reencoded { infos, raw });
+    source
 }
