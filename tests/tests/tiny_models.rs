@@ -1,12 +1,18 @@
 //! Tiny random models of each family (tests/fixtures, made by python-trace/make_fixtures.py):
 //! compiled through the whole pipeline, logits equal to transformers' at every position of a
-//! prefill and at each decode step after it.
+//! prefill and at each decode step after it; and the same weights as GGUF files written the way
+//! llama.cpp writes them (python-trace/make_gguf_fixtures.py), for the families GGUF names.
 use kiln_tests::*;
 use serde_json::Value;
 
 fn check(name: &str) {
+    check_model(name, &fixture(name));
+}
+
+/// The model at `model` (fixture `name`, or the same weights in another file) against `name`'s reference.
+fn check_model(name: &str, model: &std::path::Path) {
     let dir = tempfile::tempdir().unwrap();
-    let artifact = compile(&fixture(name), dir.path());
+    let artifact = compile(model, dir.path());
     let reference: Value = serde_json::from_str(&std::fs::read_to_string(fixture(name).join("reference.json")).unwrap()).unwrap();
     let floats = |v: &Value| -> Vec<f32> { v.as_array().unwrap().iter().flat_map(|r| r.as_array().map(|a| a.to_vec()).unwrap_or_else(|| vec![r.clone()])).map(|x| x.as_f64().unwrap() as f32).collect() };
     let prompt: Vec<u32> = reference["prompt"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
@@ -58,4 +64,13 @@ fn granite_multipliers_match_transformers() {
 #[test]
 fn qwen3_qk_norm_matches_transformers() {
     check("qwen3_qk_norm");
+}
+
+/// GGUF metadata, llama.cpp tensor names, Llama's permuted Q/K rows, Qwen2's biases, Qwen3's q/k
+/// norms: each family's GGUF gives transformers' logits for its weights.
+#[test]
+fn gguf_files_of_each_family_match_transformers() {
+    for name in ["llama_tied_gqa", "qwen2_untied_bias", "qwen3_qk_norm"] {
+        check_model(name, &fixture("gguf").join(format!("{name}.gguf")));
+    }
 }
