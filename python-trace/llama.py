@@ -19,8 +19,9 @@ SPEC = {
         "q_dim": {"default": "heads * head_dim"},
         "kv_dim": {"default": "kv_heads * head_dim"},
     },
-    # config values this definition does not implement: refused, never silently ignored
-    "unsupported": {"attention_bias": True, "mlp_bias": True},
+    # the only values these config keys may have where a config sets them: this definition does
+    # not implement the others, so they are refused, never silently ignored
+    "supported": {"attention_bias": [False], "mlp_bias": [False]},
     # scalar parameters: config keys tried in order, else the default
     "params": {
         "rms_norm_eps": {"config": ["rms_norm_eps"], "default": 1e-6},

@@ -259,7 +259,7 @@ class GraphOps:
             "architecture": self.spec["architecture"],
             "hf_architectures": self.spec["hf_architectures"],
             **({"gguf": self.spec["gguf"]} if self.spec.get("gguf") else {}),
-            "unsupported": self.spec.get("unsupported", {}),
+            "supported": self.spec.get("supported", {}),
             "dims": self.spec["dims"],
             "params": self.spec["params"],
             "prologue": self.sections["prologue"],

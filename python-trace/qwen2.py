@@ -3,7 +3,7 @@ import layers
 import llama
 
 SPEC = dict(llama.SPEC, architecture="qwen2", hf_architectures=["Qwen2ForCausalLM"], gguf={"architecture": "qwen2"},
-            unsupported={"use_sliding_window": True})
+            supported={"use_sliding_window": [False]})
 
 
 def block(ops, layer, x, pos):

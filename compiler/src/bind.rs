@@ -64,9 +64,12 @@ fn split_ops(s: &str) -> Vec<&str> {
 }
 
 pub fn bind(graph: &GraphJson, config: &Value) -> Result<Bound> {
-    for (key, value) in &graph.unsupported {
-        if lookup(config, std::slice::from_ref(key)) == Some(value) {
-            return Err(Error::Config(format!("'{key}' = {value} is not supported by Kiln's {} graph", graph.architecture)));
+    for (key, allowed) in &graph.supported {
+        match lookup(config, std::slice::from_ref(key)) {
+            Some(value) if !allowed.iter().any(|a| a == value || a.as_f64().is_some_and(|a| Some(a) == value.as_f64())) => {
+                return Err(Error::Config(format!("'{key}' = {value} is not supported by Kiln's {} graph", graph.architecture)));
+            }
+            _ => {}
         }
     }
     let mut dims = BTreeMap::new();

@@ -19,9 +19,10 @@ pub struct GraphJson {
     /// How llama.cpp's GGUF files name and lay out this architecture, where they do.
     #[serde(default)]
     pub gguf: Option<GgufSpec>,
-    /// Config values this graph does not implement (`"attention_bias": true`): refused when bound.
+    /// The only values these config keys may have where a config sets them (`"attention_bias":
+    /// [false]`): others are not implemented, and refused when bound.
     #[serde(default)]
-    pub unsupported: BTreeMap<String, Value>,
+    pub supported: BTreeMap<String, Vec<Value>>,
     pub dims: BTreeMap<String, DimSpec>,
     pub params: BTreeMap<String, ParamSpec>,
     pub prologue: Vec<NodeJson>,
