@@ -8,9 +8,10 @@ def rms_norm(ops, x, weight_name):
     return ops.mul(ops.rms_norm(x, ops.param("rms_norm_eps")), g)
 
 
-def linear(ops, x, name, out_dim, in_dim, bias=False):
-    """x @ W.T (+ b), with Hugging Face's [out, in] weight layout."""
-    y = ops.matmul(x, ops.weight(f"{name}.weight", [out_dim, in_dim]))  # [T, out]
+def linear(ops, x, name, out_dim, in_dim, bias=False, first_row=None):
+    """x @ W.T (+ b), with Hugging Face's [out, in] weight layout; `first_row`: the rows
+    first_row .. first_row + out_dim of a fused weight (Phi-3's qkv_proj, gate_up_proj)."""
+    y = ops.matmul(x, ops.weight(f"{name}.weight", [out_dim, in_dim], first_row=first_row))  # [T, out]
     return ops.add(y, ops.weight(f"{name}.bias", [out_dim])) if bias else y
 
 
@@ -35,6 +36,11 @@ def attention(ops, x, layer, pos, prefix, qkv_bias=False, window=None, scale=Non
         return rope(ops, head_norm(ops, y, f"{prefix}.{name}_norm.weight") if qk_norm else y, pos)
     q, k = projected("q", "q_dim"), projected("k", "kv_dim")  # [T, q_dim], [T, kv_dim]
     v = linear(ops, x, f"{prefix}.v_proj", "kv_dim", "hidden", qkv_bias)  # [T, kv_dim]
+    return attend(ops, q, k, v, layer, pos, prefix, window, scale)
+
+
+def attend(ops, q, k, v, layer, pos, prefix, window=None, scale=None):
+    """Writes k, v into the layer's cache, attends with q, projects out.  q [T, q_dim], k, v [T, kv_dim]."""
     k_cache = ops.kv_write(ops.input(f"k_cache.{layer}", ["S", "kv_dim"]), k, pos)  # [S, kv_dim]
     v_cache = ops.kv_write(ops.input(f"v_cache.{layer}", ["S", "kv_dim"]), v, pos)  # [S, kv_dim]
     o = ops.attention(q, k_cache, v_cache, pos, heads=ops.dim("heads"),

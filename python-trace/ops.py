@@ -14,11 +14,11 @@ SCHEMA_VERSION = 1
 
 # ---------------------------------------------------------------- dimensions
 def eval_dim(expr, env):
-    """A dimension expression: an integer, a symbol, or `a * b` / `a / b` of them."""
-    tokens = re.findall(r"[A-Za-z_][A-Za-z_0-9]*|\d+|[*/]", str(expr))
+    """A dimension expression: integers and symbols joined by `*`, `/` and `+`, left to right."""
+    tokens = re.findall(r"[A-Za-z_][A-Za-z_0-9]*|\d+|[*/+]", str(expr))
     value, op = None, None
     for tok in tokens:
-        if tok in "*/":
+        if tok in "*/+":
             op = tok
             continue
         v = int(tok) if tok.isdigit() else env[tok]
@@ -26,6 +26,8 @@ def eval_dim(expr, env):
             value = v
         elif op == "*":
             value *= v
+        elif op == "+":
+            value += v
         else:
             if v == 0 or value % v:
                 raise ValueError(f"dimension '{expr}' does not divide evenly")
@@ -95,10 +97,12 @@ class TorchOps:
     def input(self, name, shape, dtype="f32"):
         return self.inputs[name]
 
-    def weight(self, name, shape, tied_to=None):
+    def weight(self, name, shape, tied_to=None, first_row=None):
         if name not in self.weights and tied_to is not None:
             name = tied_to
         w = self.weights[name].float()
+        if first_row is not None:  # rows first_row .. first_row + shape[0] of a fused weight
+            w = w[self.dim(first_row):self.dim(first_row) + self.dim(shape[0])]
         assert list(w.shape) == [self.dim(d) for d in shape], (name, w.shape, shape)
         return w
 
@@ -199,8 +203,8 @@ class GraphOps:
     def input(self, name, shape, dtype="f32"):
         return self._node("input", [], shape, name=name, dtype=dtype)
 
-    def weight(self, name, shape, tied_to=None):
-        attrs = {"name": name} | ({"tied_to": tied_to} if tied_to else {})
+    def weight(self, name, shape, tied_to=None, first_row=None):
+        attrs = {"name": name} | ({"tied_to": tied_to} if tied_to else {}) | ({"first_row": first_row} if first_row is not None else {})
         return self._node("weight", [], shape, **attrs)
 
     def repeat(self, count, x, body):

@@ -1,11 +1,12 @@
 """Tiny random configs of each family, shared by the Python tests and the Rust fixtures."""
 import torch
-from transformers import (GraniteConfig, GraniteForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
+from transformers import (GraniteConfig, GraniteForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM,
                           Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
 import granite
 import llama
 import mistral
+import phi3
 import qwen2
 import qwen3
 
@@ -19,6 +20,7 @@ FAMILIES = {
     "mistral": (MistralConfig, MistralForCausalLM, mistral),
     "granite": (GraniteConfig, GraniteForCausalLM, granite),
     "qwen3": (Qwen3Config, Qwen3ForCausalLM, qwen3),
+    "phi3": (Phi3Config, Phi3ForCausalLM, phi3),
 }
 
 CONFIGS = {
@@ -36,6 +38,8 @@ CONFIGS = {
     "mistral_sliding_window": ("mistral", dict(tie_word_embeddings=False, sliding_window=5)),
     # Qwen3-like: per-head q/k norms (random gains), head_dim not hidden/heads, tied embeddings
     "qwen3_qk_norm": ("qwen3", dict(tie_word_embeddings=True, head_dim=32)),
+    # Phi-3-mini-like: fused qkv_proj and gate_up_proj, grouped-query, a window of 6
+    "phi3_fused_qkv": ("phi3", dict(tie_word_embeddings=False, sliding_window=6, pad_token_id=0, bos_token_id=0, eos_token_id=2)),
     # Granite 3-like multipliers, none of them 1
     "granite_multipliers": ("granite", dict(tie_word_embeddings=True, embedding_multiplier=12.0, residual_multiplier=0.22,
                                             attention_multiplier=0.0078125, logits_scaling=8.0)),

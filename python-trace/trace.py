@@ -7,10 +7,11 @@ from ops import GraphOps
 import granite
 import llama
 import mistral
+import phi3
 import qwen2
 import qwen3
 
-ARCHITECTURES = [llama, qwen2, qwen3, mistral, granite]
+ARCHITECTURES = [llama, qwen2, qwen3, mistral, granite, phi3]
 
 
 def trace(module):

@@ -22,12 +22,12 @@ fn lookup<'a>(config: &'a Value, keys: &[String]) -> Option<&'a Value> {
     })
 }
 
-/// A dimension expression: integers and symbols joined by `*` and `/`.
+/// A dimension expression: integers and symbols joined by `*`, `/` and `+`, left to right.
 pub fn eval_dim(expr: &str, dims: &BTreeMap<String, usize>) -> std::result::Result<usize, String> {
     let mut value: Option<usize> = None;
     let mut op = '*';
     for tok in expr.split_whitespace().flat_map(split_ops) {
-        if tok == "*" || tok == "/" {
+        if tok == "*" || tok == "/" || tok == "+" {
             op = tok.chars().next().unwrap();
             continue;
         }
@@ -38,6 +38,7 @@ pub fn eval_dim(expr: &str, dims: &BTreeMap<String, usize>) -> std::result::Resu
         value = Some(match (value, op) {
             (None, _) => v,
             (Some(a), '*') => a.checked_mul(v).filter(|&p| p <= MAX_DIM).ok_or_else(|| format!("'{expr}': {a} × {v} is too large"))?,
+            (Some(a), '+') => a.checked_add(v).filter(|&p| p <= MAX_DIM).ok_or_else(|| format!("'{expr}': {a} + {v} is too large"))?,
             (Some(a), _) if v != 0 && a % v == 0 => a / v,
             (Some(a), _) => return Err(format!("'{expr}': {a} is not divisible by {v}")),
         });
@@ -49,7 +50,7 @@ fn split_ops(s: &str) -> Vec<&str> {
     let mut out = vec![];
     let mut start = 0;
     for (i, c) in s.char_indices() {
-        if c == '*' || c == '/' {
+        if c == '*' || c == '/' || c == '+' {
             if i > start {
                 out.push(&s[start..i]);
             }
@@ -122,6 +123,7 @@ mod tests {
         let dims = BTreeMap::from([("hidden".to_string(), 576), ("heads".to_string(), 9)]);
         assert_eq!(eval_dim("hidden / heads", &dims), Ok(64));
         assert_eq!(eval_dim("heads*64", &dims), Ok(576));
+        assert_eq!(eval_dim("hidden + heads * 2", &dims), Ok(1170));
         assert!(eval_dim("hidden / 7", &dims).is_err());
         assert!(eval_dim("nope", &dims).is_err());
     }

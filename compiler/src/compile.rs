@@ -166,14 +166,22 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
                         n = operands(g, n)[0];
                     }
                     match &g[n].op {
-                        Op::Weight { .. } => {
+                        Op::Weight { first_row, .. } => {
                             let name = storage::stored_name(g, n, infos).unwrap_or_default();
                             let info: &TensorInfo = infos.get(&name).ok_or_else(|| Error::Model(format!("{}: missing weight '{name}'", source.path)))?;
                             let want: Vec<usize> = g[n].shape.iter().map(|d| if let Dim::Fixed(x) = d { *x } else { 0 }).collect();
-                            if info.shape != want {
-                                return Err(Error::Model(format!("{}: weight '{name}' has shape {:?}, the config implies {want:?}", source.path, info.shape)));
+                            // a row range of a fused tensor: the same columns, rows within its own
+                            let rows = first_row.map(|r| (r, r + want[0]));
+                            let fits = match rows {
+                                Some((_, end)) => info.shape.len() == want.len() && info.shape[1..] == want[1..] && end <= info.shape[0],
+                                None => info.shape == want,
+                            };
+                            if !fits {
+                                return Err(Error::Model(format!("{}: weight '{name}' has shape {:?}, the config implies {want:?}{}", source.path, info.shape, rows.map_or(String::new(), |(a, b)| format!(" at rows {a}..{b}")))));
                             }
-                            Buf::Weight { offset: add_tensor(name.clone(), want, info.dtype.clone(), Content::Weight(name.clone(), format_of(n)), &mut tensors) }
+                            let format = format_of(n);
+                            let offset = add_tensor(name.clone(), info.shape.clone(), info.dtype.clone(), Content::Weight(name.clone(), format), &mut tensors);
+                            Buf::Weight { offset: offset + first_row.map_or(0, |r| r as u64 * format.row_bytes(*want.last().unwrap_or(&1))) }
                         }
                         Op::Input { name } => match name.as_str() {
                             "tokens" => Buf::Input(Input::Tokens),

@@ -229,6 +229,7 @@ pub fn fuse(g: &Graph) -> Vec<Group> {
 /// A readable listing of the groups, one per line: `%out = kind(...)`.
 pub fn describe(g: &Graph, groups: &[Group]) -> String {
     let name = |n: NodeIndex| match &g[n].op {
+        Op::Weight { name, first_row: Some(r), .. } => format!("{name}[{r}..{}]", r + g[n].shape.first().map_or(0, |d| if let crate::unroll::Dim::Fixed(k) = d { *k } else { 0 })),
         Op::Weight { name, .. } | Op::Input { name } => name.clone(),
         _ => format!("%{}", n.index()),
     };

@@ -23,7 +23,7 @@ pub enum WeightMode {
 /// The stored tensor a weight node reads: its own name, or the tensor it is tied to when the
 /// model does not store it separately.
 pub fn stored_name(g: &Graph, n: NodeIndex, infos: &BTreeMap<String, TensorInfo>) -> Option<String> {
-    let Op::Weight { name, tied_to } = &g[n].op else { return None };
+    let Op::Weight { name, tied_to, .. } = &g[n].op else { return None };
     Some(match (infos.contains_key(name), tied_to) {
         (false, Some(t)) if infos.contains_key(t) => t.clone(),
         _ => name.clone(),

@@ -34,7 +34,8 @@ impl fmt::Display for Dim {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     Input { name: String },
-    Weight { name: String, tied_to: Option<String> },
+    /// A tensor, or with `first_row` the rows first_row .. first_row + shape[0] of one.
+    Weight { name: String, tied_to: Option<String>, first_row: Option<usize> },
     Gather,
     RmsNorm { eps: f32 },
     Add,
@@ -147,7 +148,11 @@ impl Ctx<'_> {
         };
         let op = match node.op.as_str() {
             "input" => Op::Input { name: name("name").ok_or_else(|| self.err(node, "input without a name"))? },
-            "weight" => Op::Weight { name: name("name").ok_or_else(|| self.err(node, "weight without a name"))?, tied_to: name("tied_to") },
+            "weight" => Op::Weight {
+                name: name("name").ok_or_else(|| self.err(node, "weight without a name"))?,
+                tied_to: name("tied_to"),
+                first_row: self.number(node, "first_row")?.map(|r| r as usize),
+            },
             "gather" => Op::Gather,
             "rms_norm" => Op::RmsNorm { eps: self.required(node, "eps")? as f32 },
             "add" => Op::Add,

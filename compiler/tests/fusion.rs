@@ -37,3 +37,9 @@ fn granite_fused_groups() {
 fn qwen3_fused_groups() {
     insta::assert_snapshot!(fused("qwen3_qk_norm"));
 }
+
+/// Row ranges of the fused qkv_proj and gate_up_proj fuse as Llama's separate projections do.
+#[test]
+fn phi3_fused_groups() {
+    insta::assert_snapshot!(fused("phi3_fused_qkv"));
+}

@@ -74,3 +74,9 @@ fn gguf_files_of_each_family_match_transformers() {
         check_model(name, &fixture("gguf").join(format!("{name}.gguf")));
     }
 }
+
+/// q, k, v and gate, up as row ranges of fused weights; a window of 6.
+#[test]
+fn phi3_fused_projections_match_transformers() {
+    check("phi3_fused_qkv");
+}

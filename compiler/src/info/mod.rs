@@ -93,7 +93,7 @@ impl Report {
         let (mut matmul_flops, mut attention_flops, mut kv_bytes) = (0u64, 0u64, 0u64);
         for n in g.node_indices() {
             match &g[n].op {
-                Op::Weight { name, tied_to } => {
+                Op::Weight { name, tied_to, .. } => {
                     let stored = tied_to.as_deref().unwrap_or(name);
                     let Some(t) = by_name.get(stored) else { continue };
                     let rows = t.shape.first().copied().unwrap_or(1).max(1) as u64;
