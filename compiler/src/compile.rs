@@ -171,7 +171,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
                             let info: &TensorInfo = infos.get(&name).ok_or_else(|| Error::Model(format!("{}: missing weight '{name}'", source.path)))?;
                             let want: Vec<usize> = g[n].shape.iter().map(|d| if let Dim::Fixed(x) = d { *x } else { 0 }).collect();
                             // a row range of a fused tensor: the same columns, rows within its own
-                            let rows = first_row.map(|r| (r, r + want[0]));
+                            let rows = first_row.map(|r| (r, r + want.first().copied().unwrap_or(0)));
                             let fits = match rows {
                                 Some((_, end)) => info.shape.len() == want.len() && info.shape[1..] == want[1..] && end <= info.shape[0],
                                 None => info.shape == want,

@@ -13,7 +13,6 @@ use crate::error::{Error, Result};
 use crate::source::{ModelSource, TensorInfo, Weights};
 use file::{GgufFile, TensorRecord};
 
-
 /// GGUF tensor name (after `blk.N.`) -> Hugging Face name (after `model.layers.N.`).
 const LAYER_NAMES: &[(&str, &str)] = &[
     ("attn_norm", "input_layernorm"),
