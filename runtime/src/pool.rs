@@ -170,8 +170,8 @@ impl Pool {
         }
         let start = Instant::now();
         let ran = s.take(generation).map_or(0, |first| s.work(generation, first, job));
-        let own = start.elapsed();
         let waiting = Instant::now();
+        let own = waiting - start;
         let mut spins = 0u32;
         while s.done.load(Acquire) < pieces {
             spins += 1;
