@@ -120,10 +120,7 @@ impl WeightFormat {
         if log2_elems > 5 {
             return self.k_quant_step(cg, block, k0, lanes);
         }
-        let half = |offset: u64| {
-            let bits = cg.load_ints(cg.byte_ptr(block, cg.int(offset)), cg.ctx.i16_type().vec_type(1));
-            cg.splat(cg.extract(f16_to_f32(cg, bits), 0), lanes)
-        };
+        let half = |offset: u64| f16_splat(cg, block, offset, lanes);
         let d = half(0);
         let i32s = cg.i32.vec_type(lanes);
         let int_const = |v: u64| VectorType::const_vector(&vec![cg.i32.const_int(v, false); lanes as usize]);
@@ -184,10 +181,7 @@ impl WeightFormat {
             ok!(cg.b.build_shuffle_vector(one, i32s.get_undef(), i32s.const_zero(), ""))
         };
         let splat_float = |x: IntValue<'ctx>| cg.splat(ok!(cg.b.build_signed_int_to_float(x, cg.f32, "")), lanes);
-        let half = |offset: u64| {
-            let bits = cg.load_ints(cg.byte_ptr(block, cg.int(offset)), cg.ctx.i16_type().vec_type(1));
-            cg.splat(cg.extract(f16_to_f32(cg, bits), 0), lanes)
-        };
+        let half = |offset: u64| f16_splat(cg, block, offset, lanes);
         // `lanes` bytes at a run-time offset + `first`, widened to i32
         let bytes = |off: IntValue<'ctx>, first: u64| {
             let v = cg.load_ints(cg.byte_ptr(at(off), cg.int(first)), cg.ctx.i8_type().vec_type(lanes));
@@ -264,6 +258,12 @@ impl WeightFormat {
             other => unreachable!("{other:?} has no nibbles"),
         }
     }
+}
+
+/// The f16 at `block + offset`, as f32 in every lane.
+fn f16_splat<'ctx>(cg: &Cg<'ctx>, block: PointerValue<'ctx>, offset: u64, lanes: u32) -> VectorValue<'ctx> {
+    let bits = cg.load_ints(cg.byte_ptr(block, cg.int(offset)), cg.ctx.i16_type().vec_type(1));
+    cg.splat(cg.extract(f16_to_f32(cg, bits), 0), lanes)
 }
 
 /// bf16 bits are the high half of an f32.
