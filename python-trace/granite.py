@@ -3,7 +3,11 @@ the attention scores, and logits divided by `logits_scaling`."""
 import layers
 import llama
 
-SPEC = dict(llama.SPEC, architecture="granite", hf_architectures=["GraniteForCausalLM"], gguf=None, params=llama.SPEC["params"] | {
+GGUF = {"architecture": "granite", "permuted_qk": True, "config": {
+    "embedding_multiplier": "embedding_scale", "residual_multiplier": "residual_scale",
+    "attention_multiplier": "attention.scale", "logits_scaling": "logit_scale"}}
+
+SPEC = dict(llama.SPEC, architecture="granite", hf_architectures=["GraniteForCausalLM"], gguf=GGUF, params=llama.SPEC["params"] | {
     "embedding_multiplier": {"config": ["embedding_multiplier"], "default": 1.0},
     "residual_multiplier": {"config": ["residual_multiplier"], "default": 1.0},
     "attention_multiplier": {"config": ["attention_multiplier"], "default": None},
@@ -16,7 +20,7 @@ def block(ops, layer, x, pos):
     a = layers.attention(ops, layers.rms_norm(ops, x, f"{p}.input_layernorm.weight"), layer, pos, f"{p}.self_attn",
                          scale=ops.param("attention_multiplier"))  # [T, hidden]
     x = ops.add(x, ops.scale(a, factor=r))
-    m = layers.swiglu_mlp(ops, layers.rms_norm(ops, x, f"{p}.post_attention_layernorm.weight"), f"{p}.mlp")
+    m = layers.gated_mlp(ops, layers.rms_norm(ops, x, f"{p}.post_attention_layernorm.weight"), f"{p}.mlp")
     return ops.add(x, ops.scale(m, factor=r))
 
 

@@ -4,8 +4,9 @@ import layers
 SPEC = {
     "architecture": "llama",
     "hf_architectures": ["LlamaForCausalLM"],
-    # GGUF `general.architecture`; llama.cpp's converter permutes Llama's Q/K rows for its rope
-    "gguf": {"architecture": "llama", "permuted_qk": True},
+    # how llama.cpp writes it as GGUF: `general.architecture`; Q/K rows permuted for its rope; Llama 3's
+    # rope scaling as a tensor of per-frequency divisors (see graphs/README.md for every key)
+    "gguf": {"architecture": "llama", "permuted_qk": True, "tensor_config": {"rope_freqs.weight": "rope_scaling.freq_factors"}},
     # symbol -> config keys tried in order, else a default expression of earlier symbols
     "dims": {
         "hidden": {"config": ["hidden_size"]},

@@ -46,28 +46,66 @@ def config_value(config, keys):
     return None
 
 
+class PerLayer(list):
+    """A parameter with one value per layer (by the layer's kind): `ops.param` inside `repeat`
+    gives the current layer's."""
+
+
+def layer_kinds(spec, config, layers):
+    """Each layer's kind (`"sliding_attention"`…): the config's list, else the spec's pattern (every
+    `period`-th layer is kinds[1], the others kinds[0], as transformers fills in `layer_types`)."""
+    lk = spec.get("layer_kinds")
+    if lk is None:
+        return None
+    kinds = config_value(config, lk["config"])
+    if kinds is None:
+        period = config_value(config, lk["period"]["config"]) or lk["period"]["default"]
+        if isinstance(period, list):  # GGUF: a flag per layer, true for kinds[0]
+            kinds = [lk["kinds"][0 if flag else 1] for flag in period]
+        else:
+            kinds = [lk["kinds"][0] if (i + 1) % period else lk["kinds"][1] for i in range(layers)]
+    unknown = [k for k in kinds if k not in lk["kinds"]]
+    if len(kinds) != layers or unknown:
+        raise ValueError(f"layer kinds {kinds}: want {layers} of {lk['kinds']}")
+    return kinds
+
+
+def bind_param(p, config):
+    value = config_value(config, p.get("config", []))
+    return value if value is not None else p.get("default")
+
+
 def bind(spec, config):
     """Binds an architecture's `dims` and `params` specs to a config dict."""
     dims = {}
     for name, d in spec["dims"].items():
         value = config_value(config, d.get("config", []))
         dims[name] = int(value) if value is not None else eval_dim(d["default"], dims)
+    kinds = layer_kinds(spec, config, dims["layers"])
     params = {}
     for name, p in spec["params"].items():
-        value = config_value(config, p.get("config", []))
-        params[name] = value if value is not None else p.get("default")
+        by_kind = p.get("by_layer_kind")
+        params[name] = PerLayer(bind_param(by_kind[k], config) for k in kinds) if by_kind else bind_param(p, config)
     return dims, params
 
 
 # ---------------------------------------------------------------- rope tables
-def rope_inv_freq(head_dim, theta, scaling):
-    """Inverse frequencies [head_dim/2] (float32), with Llama-3 / linear scaling."""
-    inv = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
-    kind = (scaling or {}).get("rope_type", (scaling or {}).get("type", "default"))
+def rope_inv_freq(dim, theta, scaling, pos=0, original_context=None):
+    """Inverse frequencies [dim/2] (float32) of the rotated `dim` values of a head at position
+    `pos`, with linear, Llama-3 or longrope scaling (`original_context`: longrope's
+    original_max_position_embeddings where the scaling does not give it)."""
+    inv = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    kind = rope_kind(scaling)
+    if (scaling or {}).get("freq_factors"):  # llama.cpp's rope_freqs: divisors per frequency
+        return inv / torch.tensor(scaling["freq_factors"], dtype=torch.float32)
     if kind == "default":
         return inv
     if kind == "linear":
         return inv / scaling["factor"]
+    if kind in ("longrope", "su"):  # the long factors from original_max_position_embeddings on
+        long = pos >= scaling.get("original_max_position_embeddings", original_context)
+        factors = torch.tensor(scaling["long_factor" if long else "short_factor"], dtype=torch.float32)
+        return 1.0 / (factors * theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
     if kind == "llama3":
         factor, lo, hi = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
         old = scaling["original_max_position_embeddings"]
@@ -78,6 +116,24 @@ def rope_inv_freq(head_dim, theta, scaling):
         medium = ~(wavelen < old / hi) * ~(wavelen > old / lo)
         return torch.where(medium, smoothed, scaled)
     raise ValueError(f"unsupported rope_type '{kind}'")
+
+
+def rope_kind(scaling):
+    """The rope type; longrope where factors are given without one (GGUF files)."""
+    scaling = scaling or {}
+    return scaling.get("rope_type", scaling.get("type", "longrope" if "long_factor" in scaling else "default"))
+
+
+def rope_attention_factor(scaling, max_context, original_context=None):
+    """How much longrope scales cos and sin: the config's `attention_factor`, else
+    sqrt(1 + ln(s) / ln(original)) for a context stretched s times (1 when not stretched)."""
+    if rope_kind(scaling) not in ("longrope", "su"):
+        return 1.0
+    if scaling.get("attention_factor") is not None:
+        return scaling["attention_factor"]
+    original = scaling.get("original_max_position_embeddings", original_context)
+    factor = scaling.get("factor") or max_context / original
+    return 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(original))
 
 
 # ---------------------------------------------------------------- eager reference
@@ -92,23 +148,30 @@ class TorchOps:
         return eval_dim(name, self.dims)
 
     def param(self, name):
-        return self.params[name]
+        value = self.params[name]
+        return value[self.layer] if isinstance(value, PerLayer) else value
+
+    def power(self, value, exponent):
+        return None if value is None else float(value) ** exponent
+
+    def times(self, a, b):
+        return a * b
 
     def input(self, name, shape, dtype="f32"):
         return self.inputs[name]
 
-    def weight(self, name, shape, tied_to=None, first_row=None):
+    def weight(self, name, shape, tied_to=None, first_row=None, offset=None):
         if name not in self.weights and tied_to is not None:
             name = tied_to
-        w = self.weights[name].float()
+        w = self.weights[name].float() + (offset or 0.0)
         if first_row is not None:  # rows first_row .. first_row + shape[0] of a fused weight
             w = w[self.dim(first_row):self.dim(first_row) + self.dim(shape[0])]
         assert list(w.shape) == [self.dim(d) for d in shape], (name, w.shape, shape)
         return w
 
     def repeat(self, count, x, body):
-        for layer in range(self.dim(count)):
-            x = body(layer, x)
+        for self.layer in range(self.dim(count)):
+            x = body(self.layer, x)
         return x
 
     def gather(self, table, idx):  # [N, D], [R] -> [R, D]
@@ -130,36 +193,45 @@ class TorchOps:
     def silu(self, x):
         return torch.nn.functional.silu(x)
 
+    def gelu_tanh(self, x):
+        return torch.nn.functional.gelu(x, approximate="tanh")
+
+    def softcap(self, x, cap):
+        return x if cap is None else torch.tanh(x / cap) * cap
+
     def scale(self, x, factor=1.0, divisor=1.0):
         return x * factor / divisor
 
     def matmul(self, x, w):  # [T, K], [N, K] -> [T, N]
         return x @ w.T
 
-    def rope(self, x, pos, head_dim, theta, scaling):  # [T, H*Dh], [T] -> [T, H*Dh]
-        inv = rope_inv_freq(head_dim, theta, scaling)
-        freqs = pos.float()[:, None] * inv[None, :]  # [T, Dh/2]
+    def rope(self, x, pos, head_dim, theta, scaling, rotary_dim=None, original_context=None):  # [T, H*Dh], [T] -> [T, H*Dh]
+        d = int(rotary_dim or head_dim)  # the first d values of each head turn, the rest pass through
+        inv = torch.stack([rope_inv_freq(d, theta, scaling, int(p), original_context) for p in pos])  # [T, d/2]
+        freqs = pos.float()[:, None] * inv  # [T, d/2]
         emb = torch.cat([freqs, freqs], -1)
-        cos, sin = emb.cos()[:, None, :], emb.sin()[:, None, :]
+        m = rope_attention_factor(scaling, self.dims["max_context"], original_context)
+        cos, sin = (emb.cos() * m)[:, None, :], (emb.sin() * m)[:, None, :]
         xh = x.view(x.shape[0], -1, head_dim)
-        half = head_dim // 2
-        rot = torch.cat([-xh[..., half:], xh[..., :half]], -1)
-        return (xh * cos + rot * sin).reshape(x.shape)
+        xr, rest = xh[..., :d], xh[..., d:]
+        rot = torch.cat([-xr[..., d // 2:], xr[..., :d // 2]], -1)
+        return torch.cat([xr * cos + rot * sin, rest], -1).reshape(x.shape)
 
     def kv_write(self, cache, x, pos):  # [S, D], [T, D], [T] -> [S, D]
         cache[pos.long()] = x
         return cache
 
-    def attention(self, q, k_cache, v_cache, pos, heads, kv_heads, head_dim, scale, window=None):
+    def attention(self, q, k_cache, v_cache, pos, heads, kv_heads, head_dim, scale, window=None, softcap=None):
         # q [T, H*Dh]; caches [S, KVH*Dh]; query t sees cache rows 0..=pos[t], or with a window
-        # only the last `window` of them: pos[t] - window < row <= pos[t]
+        # only the last `window` of them: pos[t] - window < row <= pos[t]; scores soft-capped
+        # to (-softcap, softcap) where set
         T, S = q.shape[0], k_cache.shape[0]
         qh = q.view(T, heads, head_dim).transpose(0, 1)  # [H, T, Dh]
         rep = heads // kv_heads
         k = k_cache.view(S, kv_heads, head_dim).transpose(0, 1).repeat_interleave(rep, 0)
         v = v_cache.view(S, kv_heads, head_dim).transpose(0, 1).repeat_interleave(rep, 0)
         scale = head_dim ** -0.5 if scale is None else scale
-        scores = (qh @ k.transpose(1, 2)) * scale  # [H, T, S]
+        scores = self.softcap((qh @ k.transpose(1, 2)) * scale, softcap)  # [H, T, S]
         rows, p = torch.arange(S)[None, :], pos.long()[:, None]
         visible = (rows <= p) & (rows > p - window if window is not None else True)  # [T, S]
         scores = scores.masked_fill(~visible[None], float("-inf"))
@@ -192,6 +264,12 @@ class GraphOps:
     def param(self, name):
         return {"param": name}
 
+    def power(self, value, exponent):
+        return {"pow": [value, exponent]}
+
+    def times(self, a, b):
+        return {"mul": [a, b]}
+
     def _node(self, op, inputs, shape, **attrs):
         node = {"id": self.next_id, "op": op, "inputs": [v.id for v in inputs], "shape": shape}
         if attrs:
@@ -203,9 +281,9 @@ class GraphOps:
     def input(self, name, shape, dtype="f32"):
         return self._node("input", [], shape, name=name, dtype=dtype)
 
-    def weight(self, name, shape, tied_to=None, first_row=None):
-        attrs = {"name": name} | ({"tied_to": tied_to} if tied_to else {}) | ({"first_row": first_row} if first_row is not None else {})
-        return self._node("weight", [], shape, **attrs)
+    def weight(self, name, shape, tied_to=None, first_row=None, offset=None):
+        attrs = {"name": name, "tied_to": tied_to, "first_row": first_row, "offset": offset}
+        return self._node("weight", [], shape, **{k: v for k, v in attrs.items() if v is not None})
 
     def repeat(self, count, x, body):
         self.section = "layer"
@@ -238,6 +316,12 @@ class GraphOps:
     def silu(self, x):
         return self._node("silu", [x], x.shape)
 
+    def gelu_tanh(self, x):
+        return self._node("gelu_tanh", [x], x.shape)
+
+    def softcap(self, x, cap):
+        return self._node("softcap", [x], x.shape, cap=cap)
+
     def scale(self, x, factor=1.0, divisor=1.0):
         attrs = {k: v for k, v in dict(factor=factor, divisor=divisor).items() if v != 1.0}
         return self._node("scale", [x], x.shape, **attrs)
@@ -245,16 +329,16 @@ class GraphOps:
     def matmul(self, x, w):
         return self._node("matmul", [x, w], [x.shape[0], w.shape[0]])
 
-    def rope(self, x, pos, head_dim, theta, scaling):
-        return self._node("rope", [x, pos], x.shape, head_dim=head_dim, theta=theta, scaling=scaling)
+    def rope(self, x, pos, head_dim, theta, scaling, rotary_dim=None, original_context=None):
+        extra = {k: v for k, v in dict(rotary_dim=rotary_dim, original_context=original_context).items() if v is not None}
+        return self._node("rope", [x, pos], x.shape, head_dim=head_dim, theta=theta, scaling=scaling, **extra)
 
     def kv_write(self, cache, x, pos):
         return self._node("kv_write", [cache, x, pos], cache.shape)
 
-    def attention(self, q, k_cache, v_cache, pos, heads, kv_heads, head_dim, scale, window=None):
+    def attention(self, q, k_cache, v_cache, pos, heads, kv_heads, head_dim, scale, window=None, softcap=None):
         attrs = dict(heads=heads, kv_heads=kv_heads, head_dim=head_dim)
-        attrs |= {"scale": scale} if scale is not None else {}
-        attrs |= {"window": window} if window is not None else {}
+        attrs |= {k: v for k, v in dict(scale=scale, window=window, softcap=softcap).items() if v is not None}
         return self._node("attention", [q, k_cache, v_cache, pos], q.shape, **attrs)
 
     def to_json(self, outputs):
@@ -264,6 +348,7 @@ class GraphOps:
             "hf_architectures": self.spec["hf_architectures"],
             **({"gguf": self.spec["gguf"]} if self.spec.get("gguf") else {}),
             "supported": self.spec.get("supported", {}),
+            **({"layer_kinds": self.spec["layer_kinds"]} if self.spec.get("layer_kinds") else {}),
             "dims": self.spec["dims"],
             "params": self.spec["params"],
             "prologue": self.sections["prologue"],

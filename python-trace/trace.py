@@ -4,6 +4,8 @@ import pathlib
 import sys
 
 from ops import GraphOps
+import gemma2
+import gemma3
 import granite
 import llama
 import mistral
@@ -11,7 +13,7 @@ import phi3
 import qwen2
 import qwen3
 
-ARCHITECTURES = [llama, qwen2, qwen3, mistral, granite, phi3]
+ARCHITECTURES = [llama, qwen2, qwen3, mistral, granite, phi3, gemma2, gemma3]
 
 
 def trace(module):

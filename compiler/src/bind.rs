@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::graph::GraphJson;
+use crate::graph::{GraphJson, LayerKindsSpec, ParamSpec};
 
 /// The largest dimension a config may give (2^24: past any real vocabulary, width or context).
 pub const MAX_DIM: usize = 1 << 24;
@@ -12,6 +12,10 @@ pub const MAX_DIM: usize = 1 << 24;
 pub struct Bound {
     pub dims: BTreeMap<String, usize>,
     pub params: BTreeMap<String, Value>,
+    /// Parameters with a value per layer (by its kind).
+    pub layer_params: BTreeMap<String, Vec<Value>>,
+    /// Each layer's kind, where the graph has kinds.
+    pub layer_kinds: Option<Vec<String>>,
 }
 
 /// The first of `keys` (dotted paths) present in the config.
@@ -106,12 +110,52 @@ pub fn bind(graph: &GraphJson, config: &Value) -> Result<Bound> {
             return Err(Error::Config(errors.remove(0)));
         }
     }
-    let params = graph
-        .params
-        .iter()
-        .map(|(name, spec)| (name.clone(), lookup(config, &spec.config).cloned().unwrap_or_else(|| spec.default.clone())))
-        .collect();
-    Ok(Bound { dims, params })
+    let layer_kinds = match &graph.layer_kinds {
+        Some(spec) => Some(layer_kinds(spec, config, dims.get("layers").copied().unwrap_or(0))?),
+        None => None,
+    };
+    let (mut params, mut layer_params) = (BTreeMap::new(), BTreeMap::new());
+    for (name, spec) in &graph.params {
+        match (&spec.by_layer_kind, &layer_kinds) {
+            (None, _) => drop(params.insert(name.clone(), param(spec, config))),
+            (Some(by_kind), Some(kinds)) => {
+                let values = kinds.iter().map(|k| by_kind.get(k).map(|spec| param(spec, config)).ok_or_else(|| Error::Config(format!("param '{name}' has no value for layer kind '{k}'"))));
+                layer_params.insert(name.clone(), values.collect::<Result<_>>()?);
+            }
+            (Some(_), None) => return Err(Error::Config(format!("param '{name}' is per layer kind, but the graph has no layer kinds"))),
+        }
+    }
+    Ok(Bound { dims, params, layer_params, layer_kinds })
+}
+
+fn param(spec: &ParamSpec, config: &Value) -> Value {
+    lookup(config, &spec.config).cloned().unwrap_or_else(|| spec.default.clone())
+}
+
+/// Each layer's kind: the config's list, else the spec's period pattern (as transformers fills
+/// in `layer_types`).
+fn layer_kinds(spec: &LayerKindsSpec, config: &Value, layers: usize) -> Result<Vec<String>> {
+    let kinds: Vec<String> = match lookup(config, &spec.config) {
+        Some(Value::Array(list)) => list.iter().map(|k| k.as_str().map(String::from).unwrap_or_else(|| k.to_string())).collect(),
+        Some(other) => return Err(Error::Config(format!("'{}' must be a list of layer kinds, got {other}", spec.config[0]))),
+        None if spec.kinds.len() != 2 => return Err(Error::Config(format!("a layer-kind period needs two kinds, the graph has {:?}", spec.kinds))),
+        None => match param(&spec.period, config) {
+            // a period: every period-th layer is kinds[1]; or (GGUF) a flag per layer, true for kinds[0]
+            Value::Number(n) if n.as_u64().is_some_and(|p| p > 0) => {
+                let period = n.as_u64().unwrap_or(1);
+                (0..layers as u64).map(|i| spec.kinds[usize::from((i + 1) % period == 0)].clone()).collect()
+            }
+            Value::Array(flags) if flags.iter().all(Value::is_boolean) => flags.iter().map(|f| spec.kinds[usize::from(f != &Value::Bool(true))].clone()).collect(),
+            other => return Err(Error::Config(format!("'{}' must be a positive integer, got {other}", spec.period.config.join("' or '")))),
+        },
+    };
+    if let Some(unknown) = kinds.iter().find(|k| !spec.kinds.contains(k)) {
+        return Err(Error::Config(format!("layer kind '{unknown}' is not supported (known: {})", spec.kinds.join(", "))));
+    }
+    if kinds.len() != layers {
+        return Err(Error::Config(format!("'{}' lists {} layers, the model has {layers}", spec.config[0], kinds.len())));
+    }
+    Ok(kinds)
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ use crate::schedule::{schedule, ArgRef};
 use crate::lower::weight_format::WeightFormat;
 use crate::source::{ModelSource, TensorInfo};
 use crate::storage::{self, WeightMode};
-use crate::unroll::{operands, Dim, Graph, Op};
+use crate::rope_table::rope_table;
+use crate::unroll::{operands, Dim, Graph, Op, Rotary};
 
 pub struct Options {
     pub target_cpu: String,
@@ -60,48 +61,9 @@ pub fn analyse(config: &serde_json::Value) -> Result<Compiled> {
 
 /// A tensor of the artifact: a model weight (by source name) or a generated table.
 enum Content {
-    /// A model weight by source name, written in this format.
-    Weight(String, WeightFormat),
-    Rope(usize, f64, serde_json::Value),
-}
-
-/// cos | sin of position · inv_freq, [context, head_dim], as transformers computes them (f32).
-fn rope_table(head_dim: usize, theta: f64, scaling: &serde_json::Value, context: usize) -> Result<Vec<f32>> {
-    let half = head_dim / 2;
-    let mut inv: Vec<f32> = (0..half).map(|i| 1.0 / (theta.powf((2 * i) as f64 / head_dim as f64)) as f32).collect();
-    let get = |k: &str| scaling.get(k).and_then(|v| v.as_f64());
-    let kind = scaling.get("rope_type").or_else(|| scaling.get("type")).and_then(|v| v.as_str()).unwrap_or("default");
-    match kind {
-        "default" => {}
-        "linear" => {
-            let f = get("factor").ok_or_else(|| Error::Config("linear rope scaling without 'factor'".into()))? as f32;
-            inv.iter_mut().for_each(|x| *x /= f);
-        }
-        "llama3" => {
-            let need = |k: &str| get(k).ok_or_else(|| Error::Config(format!("llama3 rope scaling without '{k}'")));
-            let (factor, lo, hi, old) = (need("factor")?, need("low_freq_factor")?, need("high_freq_factor")?, need("original_max_position_embeddings")?);
-            for x in inv.iter_mut() {
-                let wavelen = 2.0 * std::f64::consts::PI / *x as f64;
-                let scaled = if wavelen > old / lo { *x as f64 / factor } else { *x as f64 };
-                *x = if wavelen < old / hi || wavelen > old / lo {
-                    scaled as f32
-                } else {
-                    let smooth = (old / wavelen - lo) / (hi - lo);
-                    ((1.0 - smooth) * scaled / factor + smooth * scaled) as f32
-                };
-            }
-        }
-        other => return Err(Error::Config(format!("unsupported rope_type '{other}'"))),
-    }
-    let mut table = vec![0f32; context * head_dim];
-    for p in 0..context {
-        for (i, f) in inv.iter().enumerate() {
-            let a = p as f32 * f;
-            table[p * head_dim + i] = a.cos();
-            table[p * head_dim + half + i] = a.sin();
-        }
-    }
-    Ok(table)
+    /// A model weight by source name, written in this format, plus an offset where set.
+    Weight(String, WeightFormat, Option<f32>),
+    Rope(Rotary),
 }
 
 /// What `compile` reports as it goes: a new stage, or bytes of weights written so far.
@@ -137,7 +99,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
             return tensors[i].0.offset;
         }
         let format = match &content {
-            Content::Weight(_, f) => *f,
+            Content::Weight(_, f, _) => *f,
             Content::Rope(..) => WeightFormat::F32,
         };
         let bytes = format.tensor_bytes(&shape);
@@ -156,9 +118,9 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
         let mut bufs = vec![];
         for arg in &step.args {
             let buf = match arg {
-                ArgRef::RopeTable(hd, theta, scaling) => {
-                    let key = format!("kiln.rope_table.{hd}.{theta}.{scaling}");
-                    Buf::Weight { offset: add_tensor(key, vec![context, *hd], "computed".into(), Content::Rope(*hd, *theta, scaling.clone()), &mut tensors) }
+                ArgRef::RopeTable(r) => {
+                    let key = format!("kiln.rope_table.{}.{}.{}.{:?}", r.dim, r.theta, r.scaling, r.original_context);
+                    Buf::Weight { offset: add_tensor(key, vec![context, r.dim], "computed".into(), Content::Rope(r.clone()), &mut tensors) }
                 }
                 ArgRef::Node(n) => {
                     let mut n = *n;
@@ -166,7 +128,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
                         n = operands(g, n)[0];
                     }
                     match &g[n].op {
-                        Op::Weight { first_row, .. } => {
+                        Op::Weight { first_row, offset: add, .. } => {
                             let name = storage::stored_name(g, n, infos).unwrap_or_default();
                             let info: &TensorInfo = infos.get(&name).ok_or_else(|| Error::Model(format!("{}: missing weight '{name}'", source.path)))?;
                             let want: Vec<usize> = g[n].shape.iter().map(|d| if let Dim::Fixed(x) = d { *x } else { 0 }).collect();
@@ -180,7 +142,9 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
                                 return Err(Error::Model(format!("{}: weight '{name}' has shape {:?}, the config implies {want:?}{}", source.path, info.shape, rows.map_or(String::new(), |(a, b)| format!(" at rows {a}..{b}")))));
                             }
                             let format = format_of(n);
-                            let offset = add_tensor(name.clone(), info.shape.clone(), info.dtype.clone(), Content::Weight(name.clone(), format), &mut tensors);
+                            let add = add.filter(|_| !source.offsets_applied);
+                            let key = add.map_or(name.clone(), |a| format!("{name}+{a}"));
+                            let offset = add_tensor(key, info.shape.clone(), info.dtype.clone(), Content::Weight(name.clone(), format, add), &mut tensors);
                             Buf::Weight { offset: offset + first_row.map_or(0, |r| r as u64 * format.row_bytes(*want.last().unwrap_or(&1))) }
                         }
                         Op::Input { name } => match name.as_str() {
@@ -275,9 +239,9 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
         for (entry, content) in &tensors {
             let f32_bytes = |x: Vec<f32>| x.iter().flat_map(|v| v.to_le_bytes()).collect();
             let data = match content {
-                Content::Weight(name, WeightFormat::F32) => source.weights.read_f32(name).map(f32_bytes),
-                Content::Weight(name, _) => source.weights.read_raw(name),
-                Content::Rope(hd, theta, scaling) => rope_table(*hd, *theta, scaling, context).map(f32_bytes),
+                Content::Weight(name, WeightFormat::F32, add) => source.weights.read_f32(name).map(|w| f32_bytes(w.into_iter().map(|x| x + add.unwrap_or(0.0)).collect())),
+                Content::Weight(name, _, _) => source.weights.read_raw(name),
+                Content::Rope(r) => rope_table(r, context).map(f32_bytes),
             };
             let data: Vec<u8> = match data {
                 Ok(d) => d,

@@ -1,6 +1,6 @@
 //! Fusion: groups the unrolled graph's nodes into kernels.
 //!
-//! 1. Elementwise chains (add, mul, silu, scale, rms_norm) fuse into one `Map` loop whenever a value
+//! 1. Elementwise chains (add, mul, silu, gelu_tanh, softcap, scale, rms_norm) fuse into one `Map` loop whenever a value
 //!    has a single consumer.
 //! 2. Epilogues: elementwise work on a matmul's result (bias, activation, gating, residual add)
 //!    fuses into the matmul, applied to each output as it leaves the accumulator.
@@ -37,6 +37,10 @@ pub enum Expr<T = NodeIndex> {
 pub enum Unary {
     /// x · sigmoid(x)
     Silu,
+    /// GELU, tanh approximation: x · sigmoid(2·sqrt(2/π)·(x + 0.044715·x³))
+    GeluTanh,
+    /// c · tanh(x / c)
+    Softcap(f32),
     /// x · c
     Scale(f32),
 }
@@ -46,6 +50,8 @@ impl Unary {
     pub fn show(self, x: &str) -> String {
         match self {
             Unary::Silu => format!("silu({x})"),
+            Unary::GeluTanh => format!("gelu_tanh({x})"),
+            Unary::Softcap(c) => format!("softcap({x}, {c})"),
             Unary::Scale(c) => format!("({x} · {c})"),
         }
     }
@@ -148,6 +154,8 @@ pub fn fuse(g: &Graph) -> Vec<Group> {
             Op::Add => Expr::Add(Box::new(leaf(g, ops[0])), Box::new(leaf(g, ops[1]))),
             Op::Mul => Expr::Mul(Box::new(leaf(g, ops[0])), Box::new(leaf(g, ops[1]))),
             Op::Silu => Expr::Unary(Unary::Silu, Box::new(leaf(g, ops[0]))),
+            Op::GeluTanh => Expr::Unary(Unary::GeluTanh, Box::new(leaf(g, ops[0]))),
+            Op::Softcap { cap } => Expr::Unary(Unary::Softcap(*cap), Box::new(leaf(g, ops[0]))),
             Op::Scale { factor } => Expr::Unary(Unary::Scale(*factor), Box::new(leaf(g, ops[0]))),
             Op::RmsNorm { eps } => Expr::Normed(ops[0], *eps),
             Op::Matmul => {
@@ -230,6 +238,7 @@ pub fn fuse(g: &Graph) -> Vec<Group> {
 pub fn describe(g: &Graph, groups: &[Group]) -> String {
     let name = |n: NodeIndex| match &g[n].op {
         Op::Weight { name, first_row: Some(r), .. } => format!("{name}[{r}..{}]", r + g[n].shape.first().map_or(0, |d| if let crate::unroll::Dim::Fixed(k) = d { *k } else { 0 })),
+        Op::Weight { name, offset: Some(o), .. } => format!("({name} + {o})"),
         Op::Weight { name, .. } | Op::Input { name } => name.clone(),
         _ => format!("%{}", n.index()),
     };
@@ -257,7 +266,7 @@ pub fn describe(g: &Graph, groups: &[Group]) -> String {
             }
             Kind::Single => {
                 let args: Vec<String> = operands(g, o).into_iter().map(name).collect();
-                format!("{}({})", g[o].op.name(), args.join(", "))
+                format!("{}({}{})", g[o].op.name(), args.join(", "), g[o].op.variant())
             }
         };
         let _ = writeln!(out, "{} {shape} = {body}   [{} ops]", name(o), group.nodes.len());

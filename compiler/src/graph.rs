@@ -23,6 +23,9 @@ pub struct GraphJson {
     /// [false]`): others are not implemented, and refused when bound.
     #[serde(default)]
     pub supported: BTreeMap<String, Vec<Value>>,
+    /// Each layer's kind, where layers differ (Gemma's sliding and global layers).
+    #[serde(default)]
+    pub layer_kinds: Option<LayerKindsSpec>,
     pub dims: BTreeMap<String, DimSpec>,
     pub params: BTreeMap<String, ParamSpec>,
     pub prologue: Vec<NodeJson>,
@@ -31,13 +34,25 @@ pub struct GraphJson {
     pub outputs: BTreeMap<String, usize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 pub struct GgufSpec {
     /// `general.architecture`
     pub architecture: String,
     /// Whether llama.cpp's converter permuted each head's Q/K rows into its rope layout.
     #[serde(default)]
     pub permuted_qk: bool,
+    /// config key (dotted: nested) -> metadata key under `<architecture>.`, beyond the common ones
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// llama.cpp tensor name within a layer -> Hugging Face name, beyond or instead of the common ones
+    #[serde(default)]
+    pub tensors: BTreeMap<String, String>,
+    /// tensor name -> config key its values become (llama.cpp stores rope factors as tensors)
+    #[serde(default)]
+    pub tensor_config: BTreeMap<String, String>,
+    /// Whether llama.cpp's converter already added each weight's `offset` (Gemma's 1 + w norms).
+    #[serde(default)]
+    pub offsets_applied: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,12 +62,24 @@ pub struct DimSpec {
     pub default: Option<String>,
 }
 
+/// Each layer's kind: the config's list (`layer_types`), else every `period`-th layer is
+/// `kinds[1]` and the others `kinds[0]`.
+#[derive(Debug, Deserialize)]
+pub struct LayerKindsSpec {
+    pub config: Vec<String>,
+    pub period: ParamSpec,
+    pub kinds: Vec<String>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ParamSpec {
     #[serde(default)]
     pub config: Vec<String>,
     #[serde(default)]
     pub default: Value,
+    /// One value per layer, bound by each layer's kind.
+    #[serde(default)]
+    pub by_layer_kind: Option<BTreeMap<String, ParamSpec>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -165,5 +165,6 @@ pub fn load(dir: &Path) -> Result<ModelSource> {
         tokenizer_json,
         generation,
         eos_token_ids,
+        offsets_applied: false,
     })
 }

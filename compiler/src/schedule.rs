@@ -6,14 +6,14 @@ use runtime::plan::{Rows, Work};
 use crate::fuse::{Expr, Group, Kind};
 use crate::lower::kernel::{KExpr, KernelSet, KernelSpec};
 use crate::lower::weight_format::WeightFormat;
-use crate::unroll::{operands, Dim, Graph, Op};
+use crate::unroll::{operands, Dim, Graph, Op, Rotary};
 
 /// A step argument before buffers are placed: a graph value, or a table the compiler makes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ArgRef {
     Node(NodeIndex),
-    /// The rope cos|sin table for (head_dim, theta, scaling).
-    RopeTable(usize, f64, serde_json::Value),
+    /// The rope cos|sin table of these frequencies.
+    RopeTable(Rotary),
 }
 
 pub struct Scheduled {
@@ -95,13 +95,13 @@ pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of:
                     let (spec, work) = match &g[o].op {
                         Op::Gather => (KernelSpec::Gather { width: fixed(shape[1]), format: format_of(ops[0]) }, Work::Rows),
                         Op::KvWrite => (KernelSpec::KvWrite { width: fixed(shape[1]) }, Work::Rows),
-                        Op::Rope { head_dim, theta, scaling } => {
-                            args.push(ArgRef::RopeTable(*head_dim, *theta, scaling.clone()));
-                            (KernelSpec::Rope { width: fixed(shape[1]), head_dim: *head_dim }, Work::Rows)
+                        Op::Rope { head_dim, rotary } => {
+                            args.push(ArgRef::RopeTable(rotary.clone()));
+                            (KernelSpec::Rope { width: fixed(shape[1]), head_dim: *head_dim, rotary_dim: rotary.dim }, Work::Rows)
                         }
                         Op::HeadRmsNorm { eps, head_dim } => (KernelSpec::HeadRmsNorm { width: fixed(shape[1]), head_dim: *head_dim, eps: *eps }, Work::Rows),
-                        Op::Attention { heads, kv_heads, head_dim, scale, window } => (
-                            KernelSpec::Attention { heads: *heads, kv_heads: *kv_heads, head_dim: *head_dim, scale: *scale, window: *window },
+                        Op::Attention { heads, kv_heads, head_dim, scale, window, softcap } => (
+                            KernelSpec::Attention { heads: *heads, kv_heads: *kv_heads, head_dim: *head_dim, scale: *scale, window: *window, softcap: *softcap },
                             Work::Heads(*heads),
                         ),
                         other => panic!("op {} cannot stand alone", other.name()),

@@ -36,6 +36,8 @@ pub struct ModelSource {
     pub generation: GenerationDefaults,
     /// Extra end-of-sequence ids named by config files.
     pub eos_token_ids: Vec<u32>,
+    /// The weights already include the graph's weight offsets (llama.cpp's Gemma files).
+    pub offsets_applied: bool,
 }
 
 /// Ids from a JSON value that is a number or a list of numbers.

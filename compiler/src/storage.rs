@@ -41,6 +41,7 @@ pub fn formats(g: &Graph, infos: &BTreeMap<String, TensorInfo>, mode: WeightMode
             _ => 0,
         };
         let read_directly = g[n].shape.len() == 2
+            && matches!(g[n].op, Op::Weight { offset: None, .. })
             && g.neighbors_directed(n, Direction::Outgoing).all(|c| match g[c].op {
                 Op::Matmul => operands(g, c)[1] == n,
                 Op::Gather => operands(g, c)[0] == n,

@@ -34,22 +34,39 @@ impl fmt::Display for Dim {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     Input { name: String },
-    /// A tensor, or with `first_row` the rows first_row .. first_row + shape[0] of one.
-    Weight { name: String, tied_to: Option<String>, first_row: Option<usize> },
+    /// A tensor, or with `first_row` the rows first_row .. first_row + shape[0] of one; plus
+    /// `offset` where set (Gemma's norm gains are stored less 1).
+    Weight { name: String, tied_to: Option<String>, first_row: Option<usize>, offset: Option<f32> },
     Gather,
     RmsNorm { eps: f32 },
     Add,
     Mul,
     Silu,
+    /// GELU, tanh approximation
+    GeluTanh,
+    /// cap · tanh(x / cap)
+    Softcap { cap: f32 },
     /// x · factor
     Scale { factor: f32 },
     Matmul,
-    Rope { head_dim: usize, theta: f64, scaling: Value },
+    /// Rotates the first `rotary.dim` values of each head.
+    Rope { head_dim: usize, rotary: Rotary },
     /// RMSNorm over each head's `head_dim` values, times a gain shared by the heads.
     HeadRmsNorm { eps: f32, head_dim: usize },
     KvWrite,
-    /// With a window, query at position p sees cache rows p - window < row <= p.
-    Attention { heads: usize, kv_heads: usize, head_dim: usize, scale: f32, window: Option<usize> },
+    /// With a window, query at position p sees cache rows p - window < row <= p; scores
+    /// soft-capped to ±softcap where set.
+    Attention { heads: usize, kv_heads: usize, head_dim: usize, scale: f32, window: Option<usize>, softcap: Option<f32> },
+}
+
+/// A rotary embedding's frequencies: over the first `dim` values of a head, base `theta`, the
+/// config's rope scaling, and longrope's original context where the scaling does not give it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rotary {
+    pub dim: usize,
+    pub theta: f64,
+    pub scaling: Value,
+    pub original_context: Option<usize>,
 }
 
 impl Op {
@@ -62,6 +79,8 @@ impl Op {
             Op::Add => "add",
             Op::Mul => "mul",
             Op::Silu => "silu",
+            Op::GeluTanh => "gelu_tanh",
+            Op::Softcap { .. } => "softcap",
             Op::Scale { .. } => "scale",
             Op::Matmul => "matmul",
             Op::Rope { .. } => "rope",
@@ -69,6 +88,26 @@ impl Op {
             Op::KvWrite => "kv_write",
             Op::Attention { .. } => "attention",
         }
+    }
+}
+
+impl Op {
+    /// The attributes that tell one layer's variant from another's (`; window 5, softcap 0.1`).
+    pub fn variant(&self) -> String {
+        let parts: Vec<String> = match self {
+            Op::Rope { head_dim, rotary } => {
+                let kind = rotary.scaling.get("rope_type").or_else(|| rotary.scaling.get("type")).and_then(Value::as_str).unwrap_or("default");
+                let mut v = vec![format!("θ {}", rotary.theta)];
+                v.extend((kind != "default").then(|| kind.to_string()));
+                v.extend((rotary.dim != *head_dim).then(|| format!("{} of {head_dim} dims", rotary.dim)));
+                v
+            }
+            Op::Attention { window, softcap, .. } => {
+                window.map(|w| format!("window {w}")).into_iter().chain(softcap.map(|c| format!("softcap {c}"))).collect()
+            }
+            _ => vec![],
+        };
+        if parts.is_empty() { String::new() } else { format!("; {}", parts.join(", ")) }
     }
 }
 
@@ -98,6 +137,8 @@ struct Ctx<'a> {
     arch: &'a str,
     bound: &'a Bound,
     graph: Graph,
+    /// The layer being unrolled (None in the prologue and epilogue).
+    layer: Option<usize>,
 }
 
 impl Ctx<'_> {
@@ -114,31 +155,55 @@ impl Ctx<'_> {
         })
     }
 
-    /// A numeric attribute: a literal, a dimension expression, or {"param": name}.
+    /// A numeric attribute: a literal, a dimension expression, `{"param": name}` (this layer's
+    /// value where it has one per layer), `{"pow": [a, e]}` or `{"mul": [a, b]}`; null if unset.
     fn number(&self, node: &NodeJson, key: &str) -> Result<Option<f64>> {
-        let v = match node.attrs.get(key) {
-            None | Some(Value::Null) => return Ok(None),
-            Some(Value::Object(o)) => self.param(node, o)?,
-            Some(v) => v.clone(),
+        self.eval(node, key, node.attrs.get(key).unwrap_or(&Value::Null), 0)
+    }
+
+    fn eval(&self, node: &NodeJson, key: &str, v: &Value, depth: usize) -> Result<Option<f64>> {
+        let pair = |o: &Value| -> Result<Option<(f64, f64)>> {
+            match o.as_array().map(Vec::as_slice) {
+                Some([a, b]) if depth < 8 => Ok(self.eval(node, key, a, depth + 1)?.zip(self.eval(node, key, b, depth + 1)?)),
+                _ => Err(self.err(node, format!("attribute '{key}': {o} is not a pair"))),
+            }
         };
-        match v {
-            Value::Number(n) => Ok(n.as_f64()),
-            Value::String(s) => Ok(Some(eval_dim(&s, &self.bound.dims).map_err(|e| self.err(node, e))? as f64)),
-            Value::Null => Ok(None),
-            other => Err(self.err(node, format!("attribute '{key}' must be a number, got {other}"))),
-        }
+        Ok(match v {
+            Value::Null => None,
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => Some(eval_dim(s, &self.bound.dims).map_err(|e| self.err(node, e))? as f64),
+            Value::Object(o) if o.contains_key("param") => return self.eval(node, key, &self.param(node, o)?, depth + 1),
+            Value::Object(o) if o.contains_key("pow") => pair(&o["pow"])?.map(|(a, e)| a.powf(e)),
+            Value::Object(o) if o.contains_key("mul") => pair(&o["mul"])?.map(|(a, b)| a * b),
+            other => return Err(self.err(node, format!("attribute '{key}' must be a number, got {other}"))),
+        })
     }
 
     fn required(&self, node: &NodeJson, key: &str) -> Result<f64> {
         self.number(node, key)?.ok_or_else(|| self.err(node, format!("missing attribute '{key}'")))
     }
 
+    /// `{"param": name}`: its bound value, this layer's where it has one per layer.
     fn param(&self, node: &NodeJson, o: &serde_json::Map<String, Value>) -> Result<Value> {
         let name = o.get("param").and_then(Value::as_str).ok_or_else(|| self.err(node, "attribute object without 'param'"))?;
+        if let Some(values) = self.bound.layer_params.get(name) {
+            let layer = self.layer.ok_or_else(|| self.err(node, format!("param '{name}' is per layer, read outside the layers")))?;
+            return values.get(layer).cloned().ok_or_else(|| self.err(node, format!("param '{name}' has no value for layer {layer}")));
+        }
         self.bound.params.get(name).cloned().ok_or_else(|| self.err(node, format!("unknown param '{name}'")))
     }
 
+    /// A positive count attribute that must fit its use.
+    fn count(&self, node: &NodeJson, key: &str) -> Result<Option<usize>> {
+        match self.number(node, key)? {
+            Some(x) if x.is_finite() && x >= 0.0 && x <= crate::bind::MAX_DIM as f64 => Ok(Some(x as usize)),
+            Some(x) => Err(self.err(node, format!("attribute '{key}' = {x} is out of range"))),
+            None => Ok(None),
+        }
+    }
+
     fn add(&mut self, node: &NodeJson, layer: Option<usize>, ids: &HashMap<usize, NodeIndex>) -> Result<NodeIndex> {
+        self.layer = layer;
         let name = |key: &str| -> Option<String> {
             let s = node.attrs.get(key)?.as_str()?;
             Some(match layer {
@@ -151,13 +216,20 @@ impl Ctx<'_> {
             "weight" => Op::Weight {
                 name: name("name").ok_or_else(|| self.err(node, "weight without a name"))?,
                 tied_to: name("tied_to"),
-                first_row: self.number(node, "first_row")?.map(|r| r as usize),
+                first_row: self.count(node, "first_row")?,
+                offset: self.number(node, "offset")?.map(|o| o as f32),
             },
             "gather" => Op::Gather,
             "rms_norm" => Op::RmsNorm { eps: self.required(node, "eps")? as f32 },
             "add" => Op::Add,
             "mul" => Op::Mul,
             "silu" => Op::Silu,
+            "gelu_tanh" => Op::GeluTanh,
+            "softcap" => match self.number(node, "cap")? {
+                Some(cap) if cap > 0.0 => Op::Softcap { cap: cap as f32 },
+                Some(cap) => return Err(self.err(node, format!("softcap {cap}"))),
+                None => Op::Scale { factor: 1.0 }, // no cap: the identity, elided below
+            },
             "scale" => {
                 let divisor = self.number(node, "divisor")?.unwrap_or(1.0);
                 if divisor == 0.0 {
@@ -171,15 +243,21 @@ impl Ctx<'_> {
                     Some(Value::Object(o)) => self.param(node, o)?,
                     other => other.cloned().unwrap_or(Value::Null),
                 };
-                Op::Rope { head_dim: self.required(node, "head_dim")? as usize, theta: self.required(node, "theta")?, scaling }
+                let head_dim = self.count(node, "head_dim")?.ok_or_else(|| self.err(node, "missing attribute 'head_dim'"))?;
+                let dim = self.count(node, "rotary_dim")?.unwrap_or(head_dim);
+                if dim == 0 || dim % 2 != 0 || dim > head_dim {
+                    return Err(Error::Config(format!("rotary dimension {dim} of a {head_dim}-wide head (partial_rotary_factor?) must be even and fit the head")));
+                }
+                Op::Rope { head_dim, rotary: Rotary { dim, theta: self.required(node, "theta")?, scaling, original_context: self.count(node, "original_context")? } }
             }
             "kv_write" => Op::KvWrite,
             "head_rms_norm" => Op::HeadRmsNorm { eps: self.required(node, "eps")? as f32, head_dim: self.required(node, "head_dim")? as usize },
             "attention" => {
                 let head_dim = self.required(node, "head_dim")? as usize;
                 let scale = self.number(node, "scale")?.unwrap_or(1.0 / (head_dim as f64).sqrt()) as f32;
-                let window = self.number(node, "window")?.map(|w| w as usize).filter(|&w| w > 0);
-                Op::Attention { heads: self.required(node, "heads")? as usize, kv_heads: self.required(node, "kv_heads")? as usize, head_dim, scale, window }
+                let window = self.count(node, "window")?.filter(|&w| w > 0);
+                let softcap = self.number(node, "softcap")?.map(|c| c as f32).filter(|&c| c > 0.0);
+                Op::Attention { heads: self.required(node, "heads")? as usize, kv_heads: self.required(node, "kv_heads")? as usize, head_dim, scale, window, softcap }
             }
             other => return Err(self.err(node, format!("unknown op '{other}'"))),
         };
@@ -194,6 +272,9 @@ impl Ctx<'_> {
             if rule != declared {
                 return Err(self.err(node, format!("shape {} does not match its inputs' {}", show(&declared), show(&rule))));
             }
+        }
+        if op == (Op::Scale { factor: 1.0 }) {
+            return Ok(inputs[0]); // the identity (a multiplier of 1, no soft-cap) is no node at all
         }
         let idx = self.graph.add_node(Node { op, shape: declared, layer });
         for (pos, &i) in inputs.iter().enumerate() {
@@ -219,7 +300,7 @@ fn shape_rule(op: &Op, s: &[&[Dim]]) -> std::result::Result<Option<Vec<Dim>>, St
             rank(1, 1)?;
             vec![s[1][0], s[0][1]]
         }
-        Op::RmsNorm { .. } | Op::Silu | Op::Scale { .. } => {
+        Op::RmsNorm { .. } | Op::Silu | Op::GeluTanh | Op::Softcap { .. } | Op::Scale { .. } => {
             want(1)?;
             rank(0, 2)?;
             s[0].to_vec()
@@ -245,7 +326,7 @@ fn shape_rule(op: &Op, s: &[&[Dim]]) -> std::result::Result<Option<Vec<Dim>>, St
             want(2)?;
             rank(0, 2)?;
             let Dim::Fixed(w) = s[0][1] else { return Err("rope width must be fixed".into()) };
-            if *head_dim == 0 || head_dim % 2 != 0 || w % head_dim != 0 || s[1] != &s[0][..1] {
+            if *head_dim == 0 || w % head_dim != 0 || s[1] != &s[0][..1] {
                 return Err(format!("rope over {} with head_dim {head_dim} and positions {}", show(s[0]), show(s[1])));
             }
             s[0].to_vec()
@@ -290,7 +371,7 @@ fn shape_rule(op: &Op, s: &[&[Dim]]) -> std::result::Result<Option<Vec<Dim>>, St
 const MAX_LAYERS: usize = 1024;
 
 pub fn unroll(json: &GraphJson, bound: &Bound) -> Result<Unrolled> {
-    let mut ctx = Ctx { arch: &json.architecture, bound, graph: Graph::new() };
+    let mut ctx = Ctx { arch: &json.architecture, bound, graph: Graph::new(), layer: None };
     let mut ids: HashMap<usize, NodeIndex> = HashMap::new();
     for node in &json.prologue {
         let idx = ctx.add(node, None, &ids)?;

@@ -80,3 +80,24 @@ fn gguf_files_of_each_family_match_transformers() {
 fn phi3_fused_projections_match_transformers() {
     check("phi3_fused_qkv");
 }
+
+/// Rope over half of each head; longrope's short factors and attention factor (a context of 64
+/// stretched from 16).
+#[test]
+fn phi3_longrope_partial_rotary_matches_transformers() {
+    check("phi3_longrope_partial");
+}
+
+/// (1 + w) norms before and after attention and MLP, sqrt(hidden) embedding scale, GELU-tanh,
+/// query_pre_attn_scalar, soft-capped scores and logits, window-of-5 layers between global ones.
+#[test]
+fn gemma2_softcaps_and_local_global_layers_match_transformers() {
+    check("gemma2_softcap");
+}
+
+/// Per-head (1 + w) q/k norms; sliding and global layers from `layer_types`, each kind with its own
+/// rope base, linear scaling on the global one.
+#[test]
+fn gemma3_local_global_rope_matches_transformers() {
+    check("gemma3_local_global");
+}

@@ -10,6 +10,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
+use crate::graph::GgufSpec;
 use crate::source::{ModelSource, TensorInfo, Weights};
 use file::{GgufFile, TensorRecord};
 
@@ -28,17 +29,18 @@ const LAYER_NAMES: &[(&str, &str)] = &[
     ("ffn_down", "mlp.down_proj"),
 ];
 
-/// The Hugging Face class and Q/K layout of the graph that names `arch` as its GGUF architecture.
-fn graph_for_gguf(arch: &str) -> Result<(String, bool)> {
+/// The Hugging Face class and GGUF spec of the graph that names `arch` as its GGUF architecture.
+fn graph_for_gguf(arch: &str) -> Result<(String, GgufSpec)> {
     let graphs = crate::graph::GRAPHS.iter().map(|(name, text)| crate::graph::parse(name, text)).collect::<Result<Vec<_>>>()?;
     let known: Vec<&str> = graphs.iter().filter_map(|g| g.gguf.as_ref()).map(|g| g.architecture.as_str()).collect();
     graphs
         .iter()
-        .find_map(|g| g.gguf.as_ref().filter(|s| s.architecture == arch).and_then(|s| Some((g.hf_architectures.first()?.clone(), s.permuted_qk))))
+        .find_map(|g| g.gguf.as_ref().filter(|s| s.architecture == arch).and_then(|s| Some((g.hf_architectures.first()?.clone(), s.clone()))))
         .ok_or_else(|| Error::UnknownArchitecture(arch.to_string(), known.join(", ")))
 }
 
-fn hf_name(gguf: &str) -> Option<String> {
+/// A tensor's Hugging Face name: the graph's own names for layer tensors first, then the common ones.
+fn hf_name(gguf: &str, spec: &GgufSpec) -> Option<String> {
     let global = [("token_embd", "model.embed_tokens"), ("output_norm", "model.norm"), ("output", "lm_head")];
     let (stem, suffix) = gguf.rsplit_once('.')?;
     if let Some((_, hf)) = global.iter().find(|(g, _)| *g == stem) {
@@ -46,8 +48,20 @@ fn hf_name(gguf: &str) -> Option<String> {
     }
     let rest = stem.strip_prefix("blk.")?;
     let (layer, part) = rest.split_once('.')?;
-    let (_, hf) = LAYER_NAMES.iter().find(|(g, _)| *g == part)?;
+    let hf = spec.tensors.get(part).map(String::as_str).or_else(|| LAYER_NAMES.iter().find(|(g, _)| *g == part).map(|(_, hf)| *hf))?;
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))
+}
+
+/// Sets `config[a][b]…` for the dotted key `a.b…`, making objects on the way.
+fn set_path(config: &mut Value, key: &str, value: Value) {
+    let mut node = config;
+    for part in key.split('.') {
+        if !node.is_object() {
+            *node = json!({});
+        }
+        node = node.as_object_mut().expect("made an object").entry(part).or_insert(Value::Null);
+    }
+    *node = value;
 }
 
 struct GgufWeights {
@@ -109,7 +123,7 @@ pub fn load(path: &Path) -> Result<ModelSource> {
     let file = GgufFile::open(path)?;
     let name = file.path.clone();
     let arch = file.get("general.architecture").and_then(Value::as_str).unwrap_or("").to_string();
-    let (hf_class, permuted_qk) = graph_for_gguf(&arch)?;
+    let (hf_class, spec) = graph_for_gguf(&arch)?;
     let key = |k: &str| file.get(&format!("{arch}.{k}")).cloned();
     let n_vocab = file.get("tokenizer.ggml.tokens").and_then(Value::as_array).map(|a| a.len());
     let tied = !file.tensors.iter().any(|t| t.name == "output.weight");
@@ -132,16 +146,27 @@ pub fn load(path: &Path) -> Result<ModelSource> {
             config["head_dim"] = dim;
         }
     }
+    for (config_key, meta_key) in &spec.config {
+        if let Some(v) = key(meta_key) {
+            set_path(&mut config, config_key, v);
+        }
+    }
     let heads = config["num_attention_heads"].as_u64().unwrap_or(1) as usize;
     let kv_heads = config["num_key_value_heads"].as_u64().map(|x| x as usize).unwrap_or(heads);
 
     let mut index = BTreeMap::new();
     let mut infos = BTreeMap::new();
     for (i, t) in file.tensors.iter().enumerate() {
-        let Some(hf) = hf_name(&t.name) else { continue };
+        if let Some(config_key) = spec.tensor_config.get(&t.name) {
+            let values = blocks::dequantize(t.type_id, &file.map[t.start..t.end]);
+            set_path(&mut config, config_key, values.into_iter().map(|x| x as f64).collect());
+            continue;
+        }
+        let hf = hf_name(&t.name, &spec)
+            .ok_or_else(|| Error::Format { path: name.clone(), detail: format!("tensor '{}' has no place in Kiln's {arch} graph", t.name) })?;
         let projection = hf.rsplit_once('.').map_or("", |(stem, _)| stem);
         let permuted = match () {
-            _ if !permuted_qk => None,
+            _ if !spec.permuted_qk => None,
             _ if projection.ends_with("q_proj") => Some(heads),
             _ if projection.ends_with("k_proj") => Some(kv_heads),
             _ => None,
@@ -175,5 +200,6 @@ pub fn load(path: &Path) -> Result<ModelSource> {
         tokenizer_json,
         generation: Default::default(),
         eos_token_ids: eos_id.map(|i| vec![i as u32]).unwrap_or_default(),
+        offsets_applied: spec.offsets_applied,
     })
 }

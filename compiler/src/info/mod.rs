@@ -49,14 +49,25 @@ pub struct Report {
     pub weight_bytes_per_token: u64,
     /// Matmul FLOPs per token (2·k·n each), the same in prefill and decode.
     pub matmul_flops_per_token: u64,
-    /// Attention FLOPs per token per earlier position attended (QKᵀ and PV).
-    pub attention_flops_per_position: u64,
+    /// Each attention op: what one token costs per position it attends (QKᵀ and PV FLOPs, K and
+    /// V bytes read) and the window it attends within, if any.
+    pub attention: Vec<AttentionCost>,
+    /// KV-cache bytes stored per token.
     pub kv_bytes_per_token: u64,
+    /// Layers grouped by what varies between them (window, soft-cap, rope), in layer order.
+    pub layer_variants: Vec<(String, Vec<usize>)>,
     pub context: usize,
     pub fused: FusedSummary,
     /// Set when a target and plan exist (artifacts).
     pub target: Option<String>,
     pub kernels: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttentionCost {
+    pub flops_per_position: u64,
+    pub kv_bytes_per_position: u64,
+    pub window: Option<usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -90,7 +101,8 @@ impl Report {
 
         // Bytes read per token: per stored tensor, the most any reader reads.
         let mut read: BTreeMap<&str, u64> = BTreeMap::new();
-        let (mut matmul_flops, mut attention_flops, mut kv_bytes) = (0u64, 0u64, 0u64);
+        let (mut matmul_flops, mut attention, mut kv_bytes) = (0u64, vec![], 0u64);
+        let mut variants: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         for n in g.node_indices() {
             match &g[n].op {
                 Op::Weight { name, tied_to, .. } => {
@@ -103,9 +115,30 @@ impl Report {
                     *e = (*e).max(bytes);
                 }
                 Op::Matmul => matmul_flops += 2 * numel(g, crate::unroll::operands(g, n)[1]),
-                Op::Attention { heads, head_dim, .. } => attention_flops += 4 * (*heads * *head_dim) as u64,
+                Op::Attention { heads, kv_heads, head_dim, window, .. } => attention.push(AttentionCost {
+                    flops_per_position: 4 * (*heads * *head_dim) as u64,
+                    kv_bytes_per_position: 2 * 4 * (*kv_heads * *head_dim) as u64,
+                    window: *window,
+                }),
                 Op::Input { .. } if g[n].shape.first() == Some(&Dim::Context) => kv_bytes += width(g, n) * 4,
                 _ => {}
+            }
+            if let (Some(l), Op::Attention { .. } | Op::Rope { .. }) = (g[n].layer, &g[n].op) {
+                let detail = g[n].op.variant();
+                let v = if detail.is_empty() { g[n].op.name().to_string() } else { format!("{} ({})", g[n].op.name(), detail.trim_start_matches("; ")) };
+                let list = variants.entry(l).or_default();
+                if !list.contains(&v) {
+                    list.push(v);
+                }
+            }
+        }
+        let mut layer_variants: Vec<(String, Vec<usize>)> = vec![];
+        for (l, mut v) in variants {
+            v.sort();
+            let key = v.join(", ");
+            match layer_variants.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, layers)) => layers.push(l),
+                None => layer_variants.push((key, vec![l])),
             }
         }
         let layer0 = |n: NodeIndex| g[n].layer.is_none_or(|l| l == 0);
@@ -120,8 +153,9 @@ impl Report {
             tensor_groups: groups.into_values().collect(),
             weight_bytes_per_token: read.values().sum(),
             matmul_flops_per_token: matmul_flops,
-            attention_flops_per_position: attention_flops,
+            attention,
             kv_bytes_per_token: kv_bytes,
+            layer_variants,
             context: c.dims.get("max_context").copied().unwrap_or(0),
             fused: FusedSummary {
                 ops: g.node_indices().filter(|&n| !matches!(g[n].op, Op::Weight { .. } | Op::Input { .. })).count(),
@@ -134,14 +168,19 @@ impl Report {
         }
     }
 
-    /// FLOPs of one token at position `pos` (it attends to pos + 1 positions).
+    /// Σ over attention ops of f(cost) × the positions a token at `pos` attends there.
+    fn attended(&self, pos: usize, f: impl Fn(&AttentionCost) -> u64) -> u64 {
+        self.attention.iter().map(|a| f(a) * a.window.map_or(pos + 1, |w| w.min(pos + 1)) as u64).sum()
+    }
+
+    /// FLOPs of one token at position `pos` (it attends to pos + 1 positions, or its window).
     pub fn flops_at(&self, pos: usize) -> u64 {
-        self.matmul_flops_per_token + self.attention_flops_per_position * (pos as u64 + 1)
+        self.matmul_flops_per_token + self.attended(pos, |a| a.flops_per_position)
     }
 
     /// Decode tokens/s if each step were bound by reading weights and KV cache at `bandwidth` B/s.
     pub fn roofline_decode(&self, bandwidth: f64, pos: usize) -> f64 {
-        bandwidth / (self.weight_bytes_per_token + self.kv_bytes_per_token * pos as u64) as f64
+        bandwidth / (self.weight_bytes_per_token + self.attended(pos, |a| a.kv_bytes_per_position)) as f64
     }
 
     /// The text `kiln info` prints; `bandwidth` is this machine's measured read bandwidth (B/s).
@@ -152,6 +191,9 @@ impl Report {
         let dims: Vec<String> = self.dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let _ = writeln!(o, "dimensions   {}", dims.join(" "));
         let _ = writeln!(o, "parameters   {}", si(self.parameters as f64, ""));
+        for (i, (variant, layers)) in self.layer_variants.iter().enumerate() {
+            let _ = writeln!(o, "{:<12} {}: {variant}", if i == 0 { "layers" } else { "" }, ranges(layers));
+        }
         let _ = writeln!(o, "\nweights (stored dtype <- source dtype)");
         for t in &self.tensor_groups {
             let _ = writeln!(o, "  {:<48} ×{:<3} {:>5} <- {:<5} {:>9} params {:>9}", t.pattern, t.count, t.dtype, t.source_dtype, si(t.parameters as f64, ""), si(t.bytes as f64, "B"));
@@ -175,6 +217,21 @@ impl Report {
         }
         o
     }
+}
+
+/// `[0, 1, 2, 4]` -> `0-2, 4`
+fn ranges(xs: &[usize]) -> String {
+    let mut out: Vec<String> = vec![];
+    let mut i = 0;
+    while i < xs.len() {
+        let mut j = i;
+        while j + 1 < xs.len() && xs[j + 1] == xs[j] + 1 {
+            j += 1;
+        }
+        out.push(if j > i { format!("{}-{}", xs[i], xs[j]) } else { xs[i].to_string() });
+        i = j + 1;
+    }
+    out.join(", ")
 }
 
 /// `1234567.0, "B"` -> `1.23 MB`

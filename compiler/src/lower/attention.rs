@@ -2,6 +2,7 @@
 //! Query t sees cache rows 0..=pos[t], or with a window only pos[t] - window < row <= pos[t] (the
 //! loop starts at the block holding the first of them). Online softmax over blocks of `lanes` cache rows:
 //! scores of a block form one vector, so exp runs vectorised and no score buffer is needed.
+//! Scores are soft-capped (cap · tanh(s / cap)) before masking where the model asks.
 use inkwell::values::{BasicValueEnum, FloatValue, VectorValue};
 
 use super::codegen::{ok, Cg};
@@ -15,7 +16,7 @@ pub fn lanes_dividing(cg: &Cg, n: usize) -> u32 {
     l
 }
 
-pub fn emit(cg: &mut Cg, name: &str, heads: usize, kv_heads: usize, hd: usize, scale: f32, window: Option<usize>) {
+pub fn emit(cg: &mut Cg, name: &str, heads: usize, kv_heads: usize, hd: usize, scale: f32, window: Option<usize>, softcap: Option<f32>) {
     let ka = cg.kernel(name);
     let [q, kc, vc, pos, out] = [0, 1, 2, 3, 4].map(|i| cg.arg(&ka, i));
     let lv = lanes_dividing(cg, hd);
@@ -59,7 +60,11 @@ pub fn emit(cg: &mut Cg, name: &str, heads: usize, kv_heads: usize, hd: usize, s
                     for (v, qv) in qv.iter().enumerate() {
                         acc = cg.fma(*qv, cg.load(kc, cg.add(base, cg.int(v as u64 * lv as u64)), lv), acc);
                     }
-                    let score = cg.select(valid, cg.hsum(acc), cg.f32.const_float(NEG));
+                    let mut score = cg.hsum(acc);
+                    if let Some(cap) = softcap {
+                        score = cg.extract(cg.softcap(cg.splat(score, 1), cap), 0);
+                    }
+                    let score = cg.select(valid, score, cg.f32.const_float(NEG));
                     scores = cg.insert(scores, score, cg.int(i));
                 }
                 let bmax = cg.hmax(scores);

@@ -233,11 +233,33 @@ impl<'ctx> Cg<'ctx> {
         self.fmul(p, scale)
     }
 
+    /// x / (1 + e^-z)
+    fn times_sigmoid(&self, x: VectorValue<'ctx>, z: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        let lanes = x.get_type().get_size();
+        let neg = ok!(self.b.build_float_neg(z, ""));
+        self.fdiv(x, self.fadd(self.splat_const(1.0, lanes), self.exp(neg)))
+    }
+
     /// x / (1 + e^-x)
     pub fn silu(&self, x: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        self.times_sigmoid(x, x)
+    }
+
+    /// x · sigmoid(2u), u = sqrt(2/π)(x + 0.044715x³): the same as 0.5x(1 + tanh u), without
+    /// its cancellation for large negative x.
+    pub fn gelu_tanh(&self, x: VectorValue<'ctx>) -> VectorValue<'ctx> {
         let lanes = x.get_type().get_size();
-        let neg = ok!(self.b.build_float_neg(x, ""));
-        self.fdiv(x, self.fadd(self.splat_const(1.0, lanes), self.exp(neg)))
+        let c = |v: f64| self.splat_const(v, lanes);
+        let inner = self.fma(self.fmul(self.fmul(x, x), c(0.044715)), x, x);
+        self.times_sigmoid(x, self.fmul(inner, c(2.0 * (2.0 / std::f64::consts::PI).sqrt())))
+    }
+
+    /// cap · tanh(x / cap), tanh(u) = 2·sigmoid(2u) - 1.
+    pub fn softcap(&self, x: VectorValue<'ctx>, cap: f32) -> VectorValue<'ctx> {
+        let lanes = x.get_type().get_size();
+        let c = |v: f64| self.splat_const(v, lanes);
+        let t = self.fsub(self.times_sigmoid(c(2.0), self.fmul(x, c(2.0 / cap as f64))), c(1.0));
+        self.fmul(t, c(cap as f64))
     }
 
     pub fn lt(&self, a: IntValue<'ctx>, b: IntValue<'ctx>) -> IntValue<'ctx> {

@@ -26,6 +26,8 @@ pub fn eval<'ctx>(cg: &Cg<'ctx>, e: &KExpr, ptrs: &[PointerValue<'ctx>], at: &At
         KExpr::Add(a, b) => cg.fadd(eval(cg, a, ptrs, at), eval(cg, b, ptrs, at)),
         KExpr::Mul(a, b) => cg.fmul(eval(cg, a, ptrs, at), eval(cg, b, ptrs, at)),
         KExpr::Unary(Unary::Silu, a) => cg.silu(eval(cg, a, ptrs, at)),
+        KExpr::Unary(Unary::GeluTanh, a) => cg.gelu_tanh(eval(cg, a, ptrs, at)),
+        KExpr::Unary(Unary::Softcap(c), a) => cg.softcap(eval(cg, a, ptrs, at), *c),
         KExpr::Unary(Unary::Scale(c), a) => cg.fmul(eval(cg, a, ptrs, at), cg.splat_const(*c as f64, at.lanes)),
     }
 }

@@ -14,14 +14,14 @@ pub enum KernelSpec {
     Matmul { k: usize, n: usize, inputs: usize, input: KExpr, epilogue: KExpr, format: WeightFormat },
     /// args: table [_, width] in `format`, idx [rows] i32, out [rows, width].  Work: rows.
     Gather { width: usize, format: WeightFormat },
-    /// args: x [rows, width], pos [rows] i32, table [context, head_dim] (cos | sin), out.  Work: rows.
-    Rope { width: usize, head_dim: usize },
+    /// args: x [rows, width], pos [rows] i32, table [context, rotary_dim] (cos | sin), out.  Work: rows.
+    Rope { width: usize, head_dim: usize, rotary_dim: usize },
     /// args: x [rows, width], gain [head_dim], out [rows, width].  Work: rows.
     HeadRmsNorm { width: usize, head_dim: usize, eps: f32 },
     /// args: cache [context, width], x [rows, width], pos [rows] i32.  Work: rows.
     KvWrite { width: usize },
     /// args: q [rows, heads·hd], k_cache, v_cache [context, kv_heads·hd], pos [rows] i32, out.  Work: heads.
-    Attention { heads: usize, kv_heads: usize, head_dim: usize, scale: f32, window: Option<usize> },
+    Attention { heads: usize, kv_heads: usize, head_dim: usize, scale: f32, window: Option<usize>, softcap: Option<f32> },
 }
 
 impl KernelSpec {
