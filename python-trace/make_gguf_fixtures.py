@@ -1,6 +1,7 @@
 """Writes tiny fixtures as GGUF files the way llama.cpp's converter does (metadata keys under the
-GGUF architecture, llama.cpp tensor names, Llama's Q/K rows permuted for its rope), so the Rust
-tests can check that a GGUF gives the logits transformers gives for the same weights:
+GGUF architecture, llama.cpp tensor names, Llama's Q/K rows permuted for its rope, Gemma's norm
+gains stored as 1 + w, rope factors as tensors), following each family's SPEC["gguf"], so the
+Rust tests can check that a GGUF gives the logits transformers gives for the same weights:
 
     python make_gguf_fixtures.py     # tests/fixtures/gguf/<fixture>.gguf
 
@@ -13,10 +14,12 @@ import numpy as np
 from safetensors.numpy import load_file
 
 import tiny
+from ops import config_value, rope_inv_freq
 
 FIXTURES = pathlib.Path(__file__).parent.parent / "tests" / "fixtures"
-# fixtures whose family has a GGUF architecture (the Llama-3 rope one would need rope-scaling metadata)
-NAMES = ["llama_tied_gqa", "qwen2_untied_bias", "qwen3_qk_norm"]
+# fixtures whose settings GGUF can say (not Mistral's window under `llama`, nor partial rotary)
+NAMES = ["llama_tied_gqa", "llama_untied_llama3_rope", "qwen2_untied_bias", "qwen3_qk_norm", "granite_multipliers",
+         "phi3_fused_qkv", "gemma2_softcap", "gemma3_local_global"]
 
 GLOBAL = {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"}
 PER_LAYER = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
@@ -24,12 +27,46 @@ PER_LAYER = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_a
              "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm"}
 
 
-def gguf_name(hf):
+def gguf_name(hf, spec):
     stem, suffix = hf.rsplit(".", 1)
     if stem in GLOBAL:
         return f"{GLOBAL[stem]}.{suffix}"
     _, _, layer, module = stem.split(".", 3)
-    return f"blk.{layer}.{PER_LAYER[module]}.{suffix}"
+    own = {h: g for g, h in spec.get("tensors", {}).items()}
+    return f"blk.{layer}.{own.get(module) or PER_LAYER[module]}.{suffix}"
+
+
+def gguf_view(config, arch_spec):
+    """The config as llama.cpp sees it: one rope scaling (the global layers'), layer kinds as flags."""
+    rope = config.get("rope_parameters") or {}
+    view = dict(config, rope_scaling=rope.get("full_attention", rope))
+    if "layer_types" in config and arch_spec.get("layer_kinds"):
+        view["sliding_window_pattern"] = [k == arch_spec["layer_kinds"]["kinds"][0] for k in config["layer_types"]]
+    return view
+
+
+def add_value(w, key, value):
+    if isinstance(value, bool) or isinstance(value, list):
+        w.add_key_value(key, value, gguf.GGUFValueType.BOOL if isinstance(value, bool) else gguf.GGUFValueType.ARRAY,
+                        gguf.GGUFValueType.BOOL if isinstance(value, list) else None)
+    elif isinstance(value, int):
+        w.add_uint32(key, value)
+    elif isinstance(value, float):
+        w.add_float32(key, value)
+    else:
+        w.add_string(key, value)
+
+
+def config_tensors(config, spec, head_dim):
+    """The tensors llama.cpp makes from the config: rope divisors (Llama 3), longrope factors."""
+    rope, out = config.get("rope_parameters") or {}, {}
+    for name, key in spec.get("tensor_config", {}).items():
+        if key == "rope_scaling.freq_factors" and rope.get("rope_type") == "llama3":
+            theta = rope["rope_theta"]
+            out[name] = (rope_inv_freq(head_dim, theta, None) / rope_inv_freq(head_dim, theta, rope)).numpy()
+        elif key.startswith("rope_scaling.") and key.split(".")[1] in rope:
+            out[name] = np.array(rope[key.split(".")[1]], dtype=np.float32)
+    return out
 
 
 def permute(x, heads):
@@ -42,8 +79,9 @@ def write(name, path, quant=gguf.GGMLQuantizationType.F32):
     folder = FIXTURES / name
     config = json.loads((folder / "config.json").read_text())
     tok = json.loads((folder / "tokenizer.json").read_text())
-    spec = tiny.FAMILIES[tiny.CONFIGS[name][0]][2].SPEC
-    arch, permuted = spec["gguf"]["architecture"], spec["gguf"].get("permuted_qk", False)
+    arch_spec = tiny.FAMILIES[tiny.CONFIGS[name][0]][2].SPEC
+    spec = arch_spec["gguf"]
+    arch, permuted = spec["architecture"], spec.get("permuted_qk", False)
     heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
     head_dim = config.get("head_dim") or config["hidden_size"] // heads
     rope = config.get("rope_parameters") or {}
@@ -56,7 +94,11 @@ def write(name, path, quant=gguf.GGMLQuantizationType.F32):
     w.add_head_count_kv(kv_heads)
     w.add_rope_dimension_count(head_dim)
     w.add_layer_norm_rms_eps(config["rms_norm_eps"])
-    w.add_rope_freq_base(rope.get("rope_theta", config.get("rope_theta") or 10000.0))
+    w.add_rope_freq_base(rope.get("full_attention", rope).get("rope_theta", config.get("rope_theta") or 10000.0))
+    view = gguf_view(config, arch_spec)
+    for config_key, meta_key in spec.get("config", {}).items():
+        if (value := config_value(view, [config_key])) is not None and f"{arch}.{meta_key}" not in w.kv_data[0]:
+            add_value(w, f"{arch}.{meta_key}", value)
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("smollm")
     vocab = sorted(tok["model"]["vocab"].items(), key=lambda kv: kv[1])
@@ -69,16 +111,18 @@ def write(name, path, quant=gguf.GGMLQuantizationType.F32):
     weights = {}
     for shard in sorted(folder.glob("*.safetensors")):
         weights |= load_file(shard)
+    for name, x in config_tensors(config, spec, head_dim).items():
+        w.add_tensor(name, x.astype(np.float32))
     for hf, x in sorted(weights.items()):
-        x = x.astype(np.float32)
+        x = x.astype(np.float32) + (1.0 if spec.get("offsets_applied") and hf.endswith("norm.weight") else 0.0)
         if permuted and ".q_proj." in hf:
             x = permute(x, heads)
         elif permuted and ".k_proj." in hf:
             x = permute(x, kv_heads)
         if x.ndim == 2 and x.shape[1] % 32 == 0 and quant != gguf.GGMLQuantizationType.F32:
-            w.add_tensor(gguf_name(hf), gguf.quants.quantize(x, quant), raw_dtype=quant)
+            w.add_tensor(gguf_name(hf, spec), gguf.quants.quantize(x, quant), raw_dtype=quant)
         else:
-            w.add_tensor(gguf_name(hf), x)
+            w.add_tensor(gguf_name(hf, spec), x)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -53,7 +53,7 @@ CONFIGS = {
                                            rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
                                                             "short_factor": [1.0, 1.5, 2.0, 3.0], "long_factor": [2.0, 4.0, 8.0, 16.0]})),
     # Gemma 2-like: alternating window-of-5 and global layers, soft-caps tight enough to bite
-    "gemma2_softcap": ("gemma2", dict(num_hidden_layers=3, head_dim=16, query_pre_attn_scalar=24, sliding_window=5,
+    "gemma2_softcap": ("gemma2", dict(num_hidden_layers=3, head_dim=16, query_pre_attn_scalar=16, sliding_window=5,
                                       attn_logit_softcapping=0.1, final_logit_softcapping=0.5, pad_token_id=0, bos_token_id=0, eos_token_id=2)),
     # Gemma 3-like: sliding and global layers, each kind with its own rope base, linear scaling on the global one
     "gemma3_local_global": ("gemma3", dict(num_hidden_layers=3, head_dim=32, query_pre_attn_scalar=32, sliding_window=5,

@@ -66,11 +66,13 @@ fn qwen3_qk_norm_matches_transformers() {
     check("qwen3_qk_norm");
 }
 
-/// GGUF metadata, llama.cpp tensor names, Llama's permuted Q/K rows, Qwen2's biases, Qwen3's q/k
-/// norms: each family's GGUF gives transformers' logits for its weights.
+/// GGUF metadata, llama.cpp tensor names, Llama's permuted Q/K rows and Llama 3 rope divisors as a
+/// tensor, Qwen2's biases, Qwen3's q/k norms, Granite's multipliers, Phi-3's fused tensors, Gemma's
+/// 1 + w norm gains, soft-caps, per-layer window flags and global rope scaling: each family's GGUF
+/// gives transformers' logits for its weights.
 #[test]
 fn gguf_files_of_each_family_match_transformers() {
-    for name in ["llama_tied_gqa", "qwen2_untied_bias", "qwen3_qk_norm"] {
+    for name in ["llama_tied_gqa", "llama_untied_llama3_rope", "qwen2_untied_bias", "qwen3_qk_norm", "granite_multipliers", "phi3_fused_qkv", "gemma2_softcap", "gemma3_local_global"] {
         check_model(name, &fixture("gguf").join(format!("{name}.gguf")));
     }
 }
