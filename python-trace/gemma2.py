@@ -6,7 +6,7 @@ import llama
 
 # llama.cpp stores every norm gain as 1 + w, calls the pre-MLP norm ffn_norm, and has no
 # query_pre_attn_scalar (it scales by the key length, as all Gemma 2 but the 27B do)
-GGUF = {"architecture": "gemma2", "offsets_applied": True,
+GGUF = {"architecture": "gemma2", "offsets_applied": True, "sentencepiece": "gemma",
         "tensors": {"ffn_norm": "pre_feedforward_layernorm", "post_attention_norm": "post_attention_layernorm",
                     "post_ffw_norm": "post_feedforward_layernorm"},
         "config": {"attn_logit_softcapping": "attn_logit_softcapping", "final_logit_softcapping": "final_logit_softcapping",

@@ -7,7 +7,7 @@ import llama
 
 # llama.cpp keeps the fused tensors (qkv in attn_qkv, gate|up in ffn_up) and stores longrope's
 # factors as tensors
-GGUF = {"architecture": "phi3", "tensors": {"attn_qkv": "self_attn.qkv_proj", "ffn_up": "mlp.gate_up_proj"},
+GGUF = {"architecture": "phi3", "sentencepiece": "phi3", "tensors": {"attn_qkv": "self_attn.qkv_proj", "ffn_up": "mlp.gate_up_proj"},
         "config": {"sliding_window": "attention.sliding_window",
                    "rope_scaling.original_max_position_embeddings": "rope.scaling.original_context_length",
                    "rope_scaling.attention_factor": "rope.scaling.attn_factor"},

@@ -53,6 +53,9 @@ pub struct GgufSpec {
     /// Whether llama.cpp's converter already added each weight's `offset` (Gemma's 1 + w norms).
     #[serde(default)]
     pub offsets_applied: bool,
+    /// How its sentencepiece vocabularies tokenize: `llama` (default), `phi3` or `gemma`.
+    #[serde(default)]
+    pub sentencepiece: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -176,7 +176,9 @@ pub fn load(path: &Path) -> Result<ModelSource> {
         index.insert(hf, (i, permuted));
     }
 
-    let tokenizer_json = tokenizer::build(&file.meta, &name)?;
+    let style = tokenizer::SentencePiece::from_name(spec.sentencepiece.as_deref())
+        .ok_or_else(|| Error::Graph { arch: arch.clone(), detail: format!("unknown sentencepiece style {:?}", spec.sentencepiece) })?;
+    let (tokenizer_json, bos_by_default) = tokenizer::build(&file.meta, &name, style)?;
     let tokens = file.get("tokenizer.ggml.tokens").and_then(Value::as_array).cloned().unwrap_or_default();
     let token = |k: &str| file.get(k).and_then(Value::as_u64).and_then(|i| tokens.get(i as usize)).and_then(Value::as_str).map(String::from);
     let eos_id = file.get("tokenizer.ggml.eos_token_id").and_then(Value::as_u64);
@@ -194,7 +196,7 @@ pub fn load(path: &Path) -> Result<ModelSource> {
         path: name,
         chat_templates,
         special_tokens: special.into_iter().filter_map(|(k, id)| Some((k.to_string(), token(&format!("tokenizer.ggml.{id}"))?))).collect(),
-        add_bos: file.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(false),
+        add_bos: file.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(bos_by_default),
         config,
         weights: Box::new(GgufWeights { file, index, infos }),
         tokenizer_json,

@@ -1,5 +1,6 @@
 //! A tokenizer.json built from GGUF tokenizer metadata, the way transformers converts it:
-//! byte-level BPE (tokenizer.ggml.model = gpt2) with the pre-tokenizer its `pre` names.
+//! byte-level BPE (tokenizer.ggml.model = gpt2) with the pre-tokenizer its `pre` names, or a
+//! sentencepiece vocabulary (llama) as a byte-fallback BPE in the style its architecture uses.
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
@@ -35,21 +36,76 @@ fn byte_alphabet() -> Vec<char> {
     table
 }
 
-pub fn build(meta: &std::collections::BTreeMap<String, Value>, path: &str) -> Result<String> {
+/// How a sentencepiece (`tokenizer.ggml.model` = llama) vocabulary becomes a tokenizer, by the
+/// graph's `gguf.sentencepiece`: transformers picks these by architecture.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SentencePiece {
+    /// Metaspace pre-tokenizer, "▁" before the first word (Llama, Mistral)
+    Llama,
+    /// "▁" for every space by a normaliser, also before the text (Phi-3)
+    Phi3,
+    /// spaces as "▁" without a leading one; merges in the vocabulary's order (Gemma)
+    Gemma,
+}
+
+impl SentencePiece {
+    pub fn from_name(name: Option<&str>) -> Option<SentencePiece> {
+        match name {
+            None | Some("llama") => Some(SentencePiece::Llama),
+            Some("phi3") => Some(SentencePiece::Phi3),
+            Some("gemma") => Some(SentencePiece::Gemma),
+            Some(_) => None,
+        }
+    }
+}
+
+/// The tokenizer.json text, and whether a BOS token goes first when the file does not say.
+pub fn build(meta: &std::collections::BTreeMap<String, Value>, path: &str, style: SentencePiece) -> Result<(String, bool)> {
     let bad = |detail: String| Error::Format { path: path.into(), detail };
     let model = meta.get("tokenizer.ggml.model").and_then(Value::as_str).unwrap_or("");
-    if model != "gpt2" {
-        return Err(bad(format!("tokenizer model '{model}' is not supported yet (only byte-level BPE, 'gpt2')")));
-    }
     let strings = |key: &str| -> Vec<String> {
         meta.get(key).and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default()
     };
     let tokens = strings("tokenizer.ggml.tokens");
-    let merges = strings("tokenizer.ggml.merges");
     if tokens.is_empty() {
         return Err(bad("no tokenizer.ggml.tokens".into()));
     }
     let types: Vec<u64> = meta.get("tokenizer.ggml.token_type").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
+    let merges = strings("tokenizer.ggml.merges");
+    let (tokenizer, add_bos) = match model {
+        "gpt2" => (byte_level(meta, &tokens, &merges, &types), false),
+        "llama" => {
+            let scores: Vec<f64> = meta.get("tokenizer.ggml.scores").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
+            (sentencepiece(&tokens, &merges, &scores, &types, style).map_err(bad)?, true)
+        }
+        other => return Err(bad(format!("tokenizer model '{other}' is not supported (byte-level BPE 'gpt2' and sentencepiece 'llama' are)"))),
+    };
+    Ok((tokenizer.to_string(), add_bos))
+}
+
+/// Control tokens (type 3) as special added tokens, user-defined ones (4) as plain added tokens;
+/// `keep` filters the control ones.
+fn added_tokens(tokens: &[String], types: &[u64], keep: impl Fn(&str) -> bool) -> Vec<Value> {
+    tokens
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| match types.get(i) {
+            Some(3) if keep(t) => Some((i, t, true)),
+            Some(4) => Some((i, t, false)),
+            _ => None,
+        })
+        .map(|(i, t, special)| json!({"id": i, "content": t, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": special}))
+        .collect()
+}
+
+fn bpe(vocab: serde_json::Map<String, Value>, merges: Value, sentencepiece: bool) -> Value {
+    json!({"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": if sentencepiece { Value::Null } else { json!("") },
+           "end_of_word_suffix": if sentencepiece { Value::Null } else { json!("") }, "fuse_unk": sentencepiece, "byte_fallback": sentencepiece,
+           "ignore_merges": false, "vocab": vocab, "merges": merges})
+}
+
+/// Byte-level BPE with the pre-tokenizer its `pre` names.
+fn byte_level(meta: &std::collections::BTreeMap<String, Value>, tokens: &[String], merges: &[String], types: &[u64]) -> Value {
     let alphabet = byte_alphabet();
     let spelled = |t: &str| t.chars().all(|c| alphabet.contains(&c));
     let vocab: serde_json::Map<String, Value> = tokens
@@ -60,17 +116,8 @@ pub fn build(meta: &std::collections::BTreeMap<String, Value>, path: &str) -> Re
             (key, json!(i))
         })
         .collect();
-    // 3 = control (special), 4 = user-defined (matched whole, not special)
-    let added: Vec<Value> = tokens
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| match types.get(i) {
-            Some(3) if spelled(t) => Some((i, t, true)),
-            Some(4) => Some((i, t, false)),
-            _ => None,
-        })
-        .map(|(i, t, special)| json!({"id": i, "content": t, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": special}))
-        .collect();
+    // a control token spelled outside the byte alphabet is a llama.cpp mislabel: not added
+    let added = added_tokens(tokens, types, spelled);
     let pre = meta.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("");
     let pre_tokenizer = match SPLITS.iter().find(|(name, _)| *name == pre) {
         Some((_, pattern)) => json!({"type": "Sequence", "pretokenizers": [
@@ -78,12 +125,79 @@ pub fn build(meta: &std::collections::BTreeMap<String, Value>, path: &str) -> Re
             {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]}),
         None => json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}),
     };
-    let tokenizer = json!({
+    json!({
         "version": "1.0", "truncation": null, "padding": null, "added_tokens": added, "normalizer": null,
         "pre_tokenizer": pre_tokenizer, "post_processor": null,
         "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": "", "end_of_word_suffix": "",
-                  "fuse_unk": false, "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": merges},
-    });
-    Ok(tokenizer.to_string())
+        "model": bpe(vocab, json!(merges), false),
+    })
+}
+
+/// A sentencepiece vocabulary as a byte-fallback BPE, merges from the file or recovered from
+/// the vocabulary (transformers' `generate_merges`, best score first).
+fn sentencepiece(tokens: &[String], merges: &[String], scores: &[f64], types: &[u64], style: SentencePiece) -> std::result::Result<Value, String> {
+    // Gemma stores runs of spaces as spaces; its tokenizer spells them "▁"
+    let tokens: Vec<String> = match style {
+        SentencePiece::Gemma => tokens.iter().map(|t| if !t.is_empty() && t.chars().all(|c| c == ' ') { "▁".repeat(t.chars().count()) } else { t.clone() }).collect(),
+        _ => tokens.to_vec(),
+    };
+    let vocab: serde_json::Map<String, Value> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
+    let merges: Vec<Value> = if merges.is_empty() {
+        // Gemma's scores do not follow its merge order; its vocabulary order does
+        let score = |i: usize| if style == SentencePiece::Gemma { -(i as f64) } else { scores.get(i).copied().unwrap_or(0.0) };
+        if style != SentencePiece::Gemma && scores.len() != tokens.len() {
+            return Err(format!("tokenizer.ggml.scores has {} entries for {} tokens", scores.len(), tokens.len()));
+        }
+        generate_merges(&tokens, &vocab, score).into_iter().map(|(l, r)| json!([l, r])).collect()
+    } else {
+        merges.iter().map(|m| json!(m.splitn(2, ' ').collect::<Vec<_>>())).collect()
+    };
+    let strip = json!({"type": "Strip", "content": " ", "start": 1, "stop": 0});
+    let mut decoders = vec![json!({"type": "Replace", "pattern": {"String": "▁"}, "content": " "}), json!({"type": "ByteFallback"}), json!({"type": "Fuse"})];
+    let (normalizer, pre_tokenizer) = match style {
+        SentencePiece::Llama => {
+            decoders.push(strip);
+            (Value::Null, json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": false}))
+        }
+        SentencePiece::Phi3 => {
+            decoders.push(strip);
+            (json!({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"}, {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]}), Value::Null)
+        }
+        SentencePiece::Gemma => (
+            json!({"type": "Replace", "pattern": {"String": " "}, "content": "▁"}),
+            json!({"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": false}),
+        ),
+    };
+    let mut model = bpe(vocab, json!(merges), true);
+    if style == SentencePiece::Gemma {
+        model["unk_token"] = json!("<unk>");
+    }
+    Ok(json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added_tokens(&tokens, types, |_| true),
+        "normalizer": normalizer, "pre_tokenizer": pre_tokenizer, "post_processor": null,
+        "decoder": {"type": "Sequence", "decoders": decoders}, "model": model,
+    }))
+}
+
+/// Every (left, right) split of a token whose halves are both tokens, each token's splits by the
+/// halves' ids, all sorted by the token's score (best first), then the longer left and right half
+/// first; ties keep vocabulary order.
+fn generate_merges(tokens: &[String], vocab: &serde_json::Map<String, Value>, score: impl Fn(usize) -> f64) -> Vec<(String, String)> {
+    let id = |t: &str| vocab.get(t).and_then(Value::as_u64);
+    let mut merges: Vec<(String, String, f64)> = vec![];
+    for (i, t) in tokens.iter().enumerate() {
+        let mut local: Vec<(u64, u64, String, String)> = t
+            .char_indices()
+            .skip(1)
+            .filter_map(|(at, _)| {
+                let (l, r) = t.split_at(at);
+                Some((id(l)?, id(r)?, l.to_string(), r.to_string()))
+            })
+            .collect();
+        local.sort_by_key(|(a, b, _, _)| (*a, *b));
+        merges.extend(local.into_iter().map(|(_, _, l, r)| (l, r, score(i))));
+    }
+    let key = |m: &(String, String, f64)| (m.2, m.0.chars().count(), m.1.chars().count());
+    merges.sort_by(|a, b| key(b).partial_cmp(&key(a)).unwrap_or(std::cmp::Ordering::Equal));
+    merges.into_iter().map(|(l, r, _)| (l, r)).collect()
 }
