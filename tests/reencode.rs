@@ -112,7 +112,7 @@ pub fn compile_with(source: &ModelSource, out: &Path, options: &compiler::compil
 }
 
 /// The tiny Llama widened to 256 (hidden, ffn, q and o: whole K-quant super-blocks) with every
-/// matrix random blocks of `dtype` (Q4_K, Q5_K or Q6_K; finite scales) and unit norm gains.
+/// matrix random blocks of `dtype` (a K-quant; finite scales) and unit norm gains.
 pub fn random_k_quant(dtype: &str) -> ModelSource {
     let mut source = compiler::load_model(&crate::fixture("llama_tied_gqa")).unwrap();
     for (key, value) in [("hidden_size", 256), ("intermediate_size", 256), ("head_dim", 64)] {
@@ -120,7 +120,13 @@ pub fn random_k_quant(dtype: &str) -> ModelSource {
     }
     let (vocab, kv) = (source.config["vocab_size"].as_u64().unwrap() as usize, 2 * 64);
     let (id, per_block, block_bytes) = TYPES.iter().find(|t| t.1 == dtype).map(|t| (t.0, t.2, t.3)).unwrap();
-    let scales: &[usize] = if dtype == "Q6_K" { &[208] } else { &[0, 2] };
+    // where each format keeps its f16 scales
+    let scales: &[usize] = match dtype {
+        "Q2_K" => &[80, 82],
+        "Q3_K" => &[108],
+        "Q6_K" => &[208],
+        _ => &[0, 2],
+    };
     let mut seed = 0x2545_f491_4f6c_dd1du64 ^ id as u64;
     let mut next = move || {
         seed ^= seed << 13;

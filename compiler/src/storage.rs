@@ -1,5 +1,5 @@
-//! How each weight is stored in the artifact: in its source format (f16, bf16, Q8_0, Q4_0,
-//! Q4_1, f32) when every kernel reading it can dequantise that format in registers — matmul
+//! How each weight is stored in the artifact: in its source format (f16, bf16, the GGUF blocks
+//! of lower/weight_format.rs, f32) when every kernel reading it can dequantise that format in registers — matmul
 //! weights and gathered embedding tables — else converted to f32 (norm gains, formats kernels
 //! do not read). `--weights f32` converts everything.
 use std::collections::{BTreeMap, HashMap};

@@ -22,7 +22,7 @@ fn every_block_type_dequantises_as_the_gguf_package_does() {
     }
 }
 
-/// Kernels read Q4_K, Q5_K and Q6_K super-blocks in registers (a gather of each random block as
+/// Kernels read Q2_K, Q3_K, Q4_K, Q5_K and Q6_K super-blocks in registers (a gather of each random block as
 /// a row) exactly as they dequantise at compile time, on AVX-512 (where present), AVX2 and SSE.
 #[test]
 fn kernels_read_k_quants_as_they_dequantise() {
@@ -30,7 +30,7 @@ fn kernels_read_k_quants_as_they_dequantise() {
     use compiler::lower::target::TargetCpu;
     use compiler::lower::weight_format::WeightFormat;
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(fixture("gguf_blocks.json")).unwrap()).unwrap();
-    for format in [WeightFormat::Q4_K, WeightFormat::Q5_K, WeightFormat::Q6_K] {
+    for format in [WeightFormat::Q2_K, WeightFormat::Q3_K, WeightFormat::Q4_K, WeightFormat::Q5_K, WeightFormat::Q6_K] {
         let case = &fixture[format.name()];
         let hex = case["bytes"].as_str().unwrap();
         let table: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();

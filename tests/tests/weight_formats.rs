@@ -38,12 +38,12 @@ fn every_format_matches_its_f32_conversion_on_every_vector_width() {
     }
 }
 
-/// Q4_K, Q5_K and Q6_K through a whole model (random super-blocks, rows of 256) on every
+/// Q2_K, Q3_K, Q4_K, Q5_K and Q6_K through a whole model (random super-blocks, rows of 256) on every
 /// vector width: the kernels reading them give the logits of the same weights as f32.
 #[test]
 fn k_quants_match_their_f32_conversion_on_every_vector_width() {
     let dir = tempfile::tempdir().unwrap();
-    for dtype in ["Q4_K", "Q5_K", "Q6_K"] {
+    for dtype in ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"] {
         let source = random_k_quant(dtype);
         for target in ["host", "x86-64-v3", "x86-64"] {
             let build = |weights: WeightMode, file: &str| compile_with(&source, &dir.path().join(file), &Options { target_cpu: target.into(), weights, ..Default::default() });

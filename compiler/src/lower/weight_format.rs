@@ -1,5 +1,5 @@
 //! Weight formats kernels read directly: f32, f16, bf16 and the GGUF blocks Q8_0, Q4_0, Q4_1,
-//! Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (layouts pinned in gguf/blocks.rs). Matmul and gather walk a
+//! Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (layouts pinned in gguf/blocks.rs). Matmul and gather walk a
 //! weight row one *step* at a time (32 elements for the quantised formats: a block, or a K-quant
 //! super-block's 32-element part; one vector otherwise) and get that step's values as f32
 //! vectors of the target's lanes, dequantised in registers.
@@ -8,7 +8,7 @@ use inkwell::values::{IntValue, PointerValue, VectorValue};
 use inkwell::IntPredicate;
 
 use super::codegen::{ok, Cg};
-use crate::gguf::blocks::{Q4_0_BYTES, Q4_1_BYTES, Q4_K_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q5_K_BYTES, Q6_K_BYTES, Q8_0_BYTES};
+use crate::gguf::blocks::{Q2_K_BYTES, Q3_K_BYTES, Q4_0_BYTES, Q4_1_BYTES, Q4_K_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q5_K_BYTES, Q6_K_BYTES, Q8_0_BYTES};
 
 /// Named as GGUF names them.
 #[allow(non_camel_case_types)]
@@ -22,6 +22,8 @@ pub enum WeightFormat {
     Q4_1,
     Q5_0,
     Q5_1,
+    Q2_K,
+    Q3_K,
     Q4_K,
     Q5_K,
     Q6_K,
@@ -33,7 +35,7 @@ impl WeightFormat {
     /// The format of a stored dtype name ("F16", "Q4_1", …), if kernels read it directly.
     pub fn from_name(name: &str) -> Option<WeightFormat> {
         use WeightFormat::*;
-        [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K].into_iter().find(|f| f.name() == name)
+        [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K].into_iter().find(|f| f.name() == name)
     }
 
     pub fn name(self) -> &'static str {
@@ -46,6 +48,8 @@ impl WeightFormat {
             WeightFormat::Q4_1 => "Q4_1",
             WeightFormat::Q5_0 => "Q5_0",
             WeightFormat::Q5_1 => "Q5_1",
+            WeightFormat::Q2_K => "Q2_K",
+            WeightFormat::Q3_K => "Q3_K",
             WeightFormat::Q4_K => "Q4_K",
             WeightFormat::Q5_K => "Q5_K",
             WeightFormat::Q6_K => "Q6_K",
@@ -60,6 +64,8 @@ impl WeightFormat {
             WeightFormat::Q4_1 => Some(Q4_1_BYTES as u64),
             WeightFormat::Q5_0 => Some(Q5_0_BYTES as u64),
             WeightFormat::Q5_1 => Some(Q5_1_BYTES as u64),
+            WeightFormat::Q2_K => Some(Q2_K_BYTES as u64),
+            WeightFormat::Q3_K => Some(Q3_K_BYTES as u64),
             WeightFormat::Q4_K => Some(Q4_K_BYTES as u64),
             WeightFormat::Q5_K => Some(Q5_K_BYTES as u64),
             WeightFormat::Q6_K => Some(Q6_K_BYTES as u64),
@@ -69,7 +75,7 @@ impl WeightFormat {
 
     /// Elements of a block: 256 for the K-quants' super-blocks, else 32.
     fn block_elems(self) -> u64 {
-        if matches!(self, WeightFormat::Q4_K | WeightFormat::Q5_K | WeightFormat::Q6_K) { 256 } else { BLOCK }
+        if matches!(self, WeightFormat::Q2_K | WeightFormat::Q3_K | WeightFormat::Q4_K | WeightFormat::Q5_K | WeightFormat::Q6_K) { 256 } else { BLOCK }
     }
 
     fn elem_bytes(self) -> u64 {
@@ -191,6 +197,43 @@ impl WeightFormat {
         let vshr = |v: VectorValue<'ctx>, n: IntValue<'ctx>| ok!(cg.b.build_right_shift(v, splat_int(n), false, ""));
         let to_f32 = |v: VectorValue<'ctx>| ok!(cg.b.build_signed_int_to_float(v, cg.vt(lanes), ""));
         let steps = 0..BLOCK / lanes as u64;
+        let add = |a: IntValue<'ctx>, b: u64| ok!(cg.b.build_int_add(a, c(b), ""));
+        let mul = |a: IntValue<'ctx>, b: u64| ok!(cg.b.build_int_mul(a, c(b), ""));
+        // Q2_K / Q3_K: 16 sub-blocks of 16; this step holds sub-blocks 2t (j = 0) and 2t + 1 (j = 1),
+        // their 2-bit values in qs[32(t / 4) + 16j + l] at bits 2(t % 4), as gguf/blocks.rs reads them
+        let two_bits = |qs: u64, first: u64| {
+            let j = first / 16;
+            vand(vshr(bytes(add(mul(shr(t, c(2)), 32), qs + 16 * j), first % 16), mul(and(t, 3), 2)), 3)
+        };
+        if self == WeightFormat::Q2_K {
+            let (d, dmin) = (half(80), half(82));
+            return steps
+                .map(|s| {
+                    let first = s * lanes as u64;
+                    let sc = byte(add(mul(t, 2), first / 16), false); // scale | min << 4
+                    let (scale, min) = (cg.fmul(d, splat_float(and(sc, 15))), cg.fmul(dmin, splat_float(shr(sc, c(4)))));
+                    cg.fsub(cg.fmul(scale, to_f32(two_bits(16, first))), min)
+                })
+                .collect();
+        }
+        if self == WeightFormat::Q3_K {
+            let d = half(108);
+            return steps
+                .map(|s| {
+                    let (first, j) = (s * lanes as u64, s * lanes as u64 / 16);
+                    // sub-block S = 2t + j's 6-bit scale: low 4 bits in packed[S % 8] (nibble S / 8),
+                    // high 2 bits in packed[8 + S % 4] (pair S / 4); packed at 96
+                    let sub = add(mul(t, 2), j);
+                    let low = and(shr(byte(add(and(sub, 7), 96), false), mul(shr(sub, c(3)), 4)), 15);
+                    let high = and(shr(byte(add(and(sub, 3), 104), false), mul(shr(sub, c(2)), 2)), 3);
+                    let sc = ok!(cg.b.build_int_sub(ok!(cg.b.build_or(low, ok!(cg.b.build_left_shift(high, c(4), "")), "")), c(32), ""));
+                    // q - 4 unless its high bit (bit t of hmask[16j + l]) is set
+                    let hbit = vand(vshr(bytes(c(16 * j), first % 16), t), 1);
+                    let q = ok!(cg.b.build_int_sub(ok!(cg.b.build_or(two_bits(32, first), ok!(cg.b.build_left_shift(hbit, splat_int(c(2)), "")), "")), splat_int(c(4)), ""));
+                    cg.fmul(cg.fmul(d, splat_float(sc)), to_f32(q))
+                })
+                .collect();
+        }
         if self == WeightFormat::Q6_K {
             // elements 128h + 32k + l: low 4 bits from ql[64h + 32(k & 1) + l] (nibble k >> 1),
             // high 2 bits from qh[32h + l] (pair k), scale sc[8h + 2k + l / 16]
