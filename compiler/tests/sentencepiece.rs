@@ -25,3 +25,22 @@ fn each_style_tokenizes_as_transformers() {
         }
     }
 }
+
+/// Real sentencepiece vocabularies, llama.cpp's vocab-only GGUF files of Llama 2 and Phi-3 (from the
+/// llama-cpp-python sdist, with its 47 test texts each): transformers' ids for every text.
+#[test]
+fn real_vocabularies_tokenize_as_transformers() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/vocab");
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    for (file, arch, style) in [("ggml-vocab-llama-spm.gguf", "llama", SentencePiece::Llama), ("ggml-vocab-phi-3.gguf", "phi3", SentencePiece::Phi3)] {
+        let gguf = compiler::gguf::file::GgufFile::open(&dir.join(file)).unwrap();
+        assert_eq!(gguf.get("general.architecture").and_then(Value::as_str), Some(arch));
+        let (json, _) = build(&gguf.meta, file, style).unwrap();
+        let tokenizer: tokenizers::Tokenizer = json.parse().unwrap();
+        for case in expected[file].as_array().unwrap() {
+            let text = case["text"].as_str().unwrap();
+            let want: Vec<u32> = case["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+            assert_eq!(tokenizer.encode(text, false).unwrap().get_ids(), want.as_slice(), "{file}: {text:?}");
+        }
+    }
+}
