@@ -1,13 +1,17 @@
-"""Random GGUF blocks of every quantised type Kiln reads, with the `gguf` package's own
-dequantisation of each, for tests/tests/gguf_blocks.rs:  python gguf_blocks.py
+"""Random GGUF blocks of every quantised type Kiln reads, and real ones from a model file, with
+the `gguf` package's own dequantisation of each, for tests/tests/gguf_blocks.rs:
 
-Every byte is random but the f16 scales, which are set to finite values, so every bit field of
-every block layout is exercised."""
+    python gguf_blocks.py [MODEL.gguf]     # the Qwen2.5 Q4_K_M file: its Q4_K, Q5_0, Q6_K, Q8_0 blocks
+
+Every byte of a random block is random but the f16 scales, which are set to finite values, so
+every bit field of every block layout is exercised. Real blocks (`real Q4_K`, …) are the first
+BLOCKS of the first tensor of each type in the file."""
 import json
 import pathlib
+import sys
 
 import numpy as np
-from gguf import GGMLQuantizationType as T
+from gguf import GGMLQuantizationType as T, GGUFReader
 from gguf.quants import dequantize
 
 OUT = pathlib.Path(__file__).parent.parent / "tests" / "fixtures" / "gguf_blocks.json"
@@ -29,6 +33,13 @@ def main():
             blocks[:, at:at + 2] = rng.uniform(-2, 2, size=BLOCKS).astype(np.float16).view(np.uint8).reshape(BLOCKS, 2)
         values = dequantize(blocks.reshape(-1), qtype).reshape(-1)
         out[qtype.name] = {"type": int(qtype), "bytes": blocks.tobytes().hex(), "values": [float(v) for v in values]}
+    for path in sys.argv[1:]:
+        for tensor in GGUFReader(path).tensors:
+            name = f"real {tensor.tensor_type.name}"
+            if tensor.tensor_type in LAYOUTS and name not in out:
+                blocks = np.asarray(tensor.data).reshape(-1)[:BLOCKS * LAYOUTS[tensor.tensor_type][0]]
+                values = dequantize(blocks, tensor.tensor_type).reshape(-1)
+                out[name] = {"type": int(tensor.tensor_type), "bytes": blocks.tobytes().hex(), "values": [float(v) for v in values]}
     OUT.write_text(json.dumps(out))
     print(f"wrote {OUT}")
 

@@ -1,6 +1,6 @@
 """Writes a real model's reference: transformers' float32 greedy continuations of fixed prompts
-(the model loaded from the same GGUF), with each step's top-two logit margin, and transformers'
-token ids for a varied text.
+and of a chat prompt (rendered by the file's chat template) (the model loaded from the same
+GGUF), with each step's top-two logit margin, and transformers' token ids for a varied text.
 
     python reference_gguf.py models/SmolLM2-135M-Instruct.Q4_1.gguf ../tests/fixtures/smollm2_reference.json"""
 import json
@@ -16,6 +16,7 @@ PROMPTS = [
     "Once upon a time, in a small village,",
     "The three primary colors are",
 ]
+CHAT = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
 STEPS = 24
 TOKENIZER_TEXT = (
     "Hello, world! Ünïcödé façade — 日本語のテキスト, emoji 🦀🔥 and Ελληνικά.\n"
@@ -30,8 +31,9 @@ def main(gguf, out):
     tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32).eval()
     cases = []
-    for prompt in PROMPTS:
-        ids = tok(prompt)["input_ids"]
+    chat = tok.apply_chat_template(CHAT, add_generation_prompt=True, tokenize=False)
+    for prompt in PROMPTS + [chat]:
+        ids = tok(prompt, add_special_tokens=prompt != chat)["input_ids"]
         seq, tokens, margins = list(ids), [], []
         with torch.no_grad():
             for _ in range(STEPS):

@@ -254,12 +254,30 @@ impl<'ctx> Cg<'ctx> {
         self.times_sigmoid(x, self.fmul(inner, c(2.0 * (2.0 / std::f64::consts::PI).sqrt())))
     }
 
-    /// cap · tanh(x / cap), tanh(u) = 2·sigmoid(2u) - 1.
+    /// e^z - 1, without the cancellation of exp(z) - 1 near 0: a Taylor polynomial for |z| < 0.5
+    /// (its error below 1e-8 relative there).
+    fn expm1(&self, z: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        let lanes = z.get_type().get_size();
+        let c = |v: f64| self.splat_const(v, lanes);
+        let mut p = c(1.0 / 40320.0);
+        for k in (1..=7).rev() {
+            p = self.fma(p, z, c(1.0 / (1..=k).product::<u64>() as f64));
+        }
+        let small = self.fmul(p, z);
+        let abs = self.intrinsic("llvm.fabs", z.get_type(), &[z.into()]).into_vector_value();
+        let near = ok!(self.b.build_float_compare(FloatPredicate::OLT, abs, c(0.5), ""));
+        ok!(self.b.build_select(near, small, self.fsub(self.exp(z), c(1.0)), "")).into_vector_value()
+    }
+
+    /// cap · tanh(x / cap), tanh(u) = m / (m + 2) with m = e^{2u} - 1.
     pub fn softcap(&self, x: VectorValue<'ctx>, cap: f32) -> VectorValue<'ctx> {
         let lanes = x.get_type().get_size();
         let c = |v: f64| self.splat_const(v, lanes);
-        let t = self.fsub(self.times_sigmoid(c(2.0), self.fmul(x, c(2.0 / cap as f64))), c(1.0));
-        self.fmul(t, c(cap as f64))
+        // past |2u| = 40, tanh is ±1 in f32; the bound keeps e^{2u} finite
+        let z = self.fmul(x, c(2.0 / cap as f64));
+        let z = self.intrinsic("llvm.minnum", z.get_type(), &[self.fmax(z, c(-40.0)).into(), c(40.0).into()]).into_vector_value();
+        let m = self.expm1(z);
+        self.fmul(self.fdiv(m, self.fadd(m, c(2.0))), c(cap as f64))
     }
 
     pub fn lt(&self, a: IntValue<'ctx>, b: IntValue<'ctx>) -> IntValue<'ctx> {
