@@ -17,9 +17,9 @@ import tiny
 from ops import config_value, rope_inv_freq
 
 FIXTURES = pathlib.Path(__file__).parent.parent / "tests" / "fixtures"
-# fixtures whose settings GGUF can say (not Mistral's window under `llama`, nor partial rotary)
+# fixtures whose settings GGUF can say (not Mistral's window under `llama`)
 NAMES = ["llama_tied_gqa", "llama_untied_llama3_rope", "qwen2_untied_bias", "qwen3_qk_norm", "granite_multipliers",
-         "phi3_fused_qkv", "gemma2_softcap", "gemma3_local_global"]
+         "phi3_fused_qkv", "phi3_longrope_partial", "gemma2_softcap", "gemma3_local_global"]
 
 GLOBAL = {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"}
 PER_LAYER = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
@@ -92,7 +92,7 @@ def write(name, path, quant=gguf.GGMLQuantizationType.F32):
     w.add_feed_forward_length(config["intermediate_size"])
     w.add_head_count(heads)
     w.add_head_count_kv(kv_heads)
-    w.add_rope_dimension_count(head_dim)
+    w.add_rope_dimension_count(int(head_dim * (rope.get("partial_rotary_factor") or 1.0)))
     w.add_layer_norm_rms_eps(config["rms_norm_eps"])
     w.add_rope_freq_base(rope.get("full_attention", rope).get("rope_theta", config.get("rope_theta") or 10000.0))
     view = gguf_view(config, arch_spec)

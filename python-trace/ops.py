@@ -157,6 +157,9 @@ class TorchOps:
     def times(self, a, b):
         return a * b
 
+    def first(self, a, b):
+        return a if a is not None else b
+
     def input(self, name, shape, dtype="f32"):
         return self.inputs[name]
 
@@ -269,6 +272,9 @@ class GraphOps:
 
     def times(self, a, b):
         return {"mul": [a, b]}
+
+    def first(self, a, b):
+        return {"first": [a, b]}
 
     def _node(self, op, inputs, shape, **attrs):
         node = {"id": self.next_id, "op": op, "inputs": [v.id for v in inputs], "shape": shape}

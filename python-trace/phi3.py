@@ -8,7 +8,7 @@ import llama
 # llama.cpp keeps the fused tensors (qkv in attn_qkv, gate|up in ffn_up) and stores longrope's
 # factors as tensors
 GGUF = {"architecture": "phi3", "sentencepiece": "phi3", "tensors": {"attn_qkv": "self_attn.qkv_proj", "ffn_up": "mlp.gate_up_proj"},
-        "config": {"sliding_window": "attention.sliding_window",
+        "config": {"sliding_window": "attention.sliding_window", "rotary_dims": "rope.dimension_count",
                    "rope_scaling.original_max_position_embeddings": "rope.scaling.original_context_length",
                    "rope_scaling.attention_factor": "rope.scaling.attn_factor"},
         "tensor_config": {"rope_factors_long.weight": "rope_scaling.long_factor", "rope_factors_short.weight": "rope_scaling.short_factor"}}
@@ -18,11 +18,14 @@ SPEC = dict(llama.SPEC, architecture="phi3", hf_architectures=["Phi3ForCausalLM"
                 "sliding_window": {"config": ["sliding_window"], "default": None},
                 "rotary_fraction": {"config": ["rope_parameters.partial_rotary_factor", "partial_rotary_factor"], "default": 1.0},
                 "original_context": {"config": ["rope_parameters.original_max_position_embeddings", "original_max_position_embeddings"]},
+                # GGUF files say how many dimensions turn, not which fraction
+                "rotary_dims": {"config": ["rotary_dims"]},
             })
 
 
 def rope(ops, x, pos):
-    return layers.rope(ops, x, pos, rotary_dim=ops.times(ops.dim("head_dim"), ops.param("rotary_fraction")),
+    rotary_dim = ops.first(ops.param("rotary_dims"), ops.times(ops.dim("head_dim"), ops.param("rotary_fraction")))
+    return layers.rope(ops, x, pos, rotary_dim=rotary_dim,
                        original_context=ops.param("original_context"))
 
 

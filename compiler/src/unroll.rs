@@ -156,7 +156,8 @@ impl Ctx<'_> {
     }
 
     /// A numeric attribute: a literal, a dimension expression, `{"param": name}` (this layer's
-    /// value where it has one per layer), `{"pow": [a, e]}` or `{"mul": [a, b]}`; null if unset.
+    /// value where it has one per layer), `{"pow": [a, e]}`, `{"mul": [a, b]}` or `{"first": [a, b]}`
+    /// (a unless null); null if unset.
     fn number(&self, node: &NodeJson, key: &str) -> Result<Option<f64>> {
         self.eval(node, key, node.attrs.get(key).unwrap_or(&Value::Null), 0)
     }
@@ -175,6 +176,10 @@ impl Ctx<'_> {
             Value::Object(o) if o.contains_key("param") => return self.eval(node, key, &self.param(node, o)?, depth + 1),
             Value::Object(o) if o.contains_key("pow") => pair(&o["pow"])?.map(|(a, e)| a.powf(e)),
             Value::Object(o) if o.contains_key("mul") => pair(&o["mul"])?.map(|(a, b)| a * b),
+            Value::Object(o) if o.contains_key("first") => match o["first"].as_array().map(Vec::as_slice) {
+                Some([a, b]) if depth < 8 => self.eval(node, key, a, depth + 1)?.map_or_else(|| self.eval(node, key, b, depth + 1), |x| Ok(Some(x)))?,
+                _ => return Err(self.err(node, format!("attribute '{key}': {} is not a pair", o["first"]))),
+            },
             other => return Err(self.err(node, format!("attribute '{key}' must be a number, got {other}"))),
         })
     }

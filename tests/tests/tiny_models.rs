@@ -72,7 +72,7 @@ fn qwen3_qk_norm_matches_transformers() {
 /// gives transformers' logits for its weights.
 #[test]
 fn gguf_files_of_each_family_match_transformers() {
-    for name in ["llama_tied_gqa", "llama_untied_llama3_rope", "qwen2_untied_bias", "qwen3_qk_norm", "granite_multipliers", "phi3_fused_qkv", "gemma2_softcap", "gemma3_local_global"] {
+    for name in ["llama_tied_gqa", "llama_untied_llama3_rope", "qwen2_untied_bias", "qwen3_qk_norm", "granite_multipliers", "phi3_fused_qkv", "phi3_longrope_partial", "gemma2_softcap", "gemma3_local_global"] {
         check_model(name, &fixture("gguf").join(format!("{name}.gguf")));
     }
 }

@@ -141,7 +141,9 @@ pub fn load(path: &Path) -> Result<ModelSource> {
         "vocab_size": key("vocab_size").or(n_vocab.map(Value::from)),
         "tie_word_embeddings": tied,
     });
-    if let (Some(dim), Some(h), Some(heads)) = (key("rope.dimension_count"), key("embedding_length"), key("attention.head_count")) {
+    // the rope dimensions are the head's, unless the graph reads them itself (partial rotary)
+    let own_rope_dims = spec.config.values().any(|k| k == "rope.dimension_count");
+    if let (Some(dim), Some(h), Some(heads), false) = (key("rope.dimension_count"), key("embedding_length"), key("attention.head_count"), own_rope_dims) {
         if dim.as_u64() != h.as_u64().zip(heads.as_u64()).map(|(h, n)| h / n.max(1)) {
             config["head_dim"] = dim;
         }
