@@ -25,6 +25,8 @@ enum Command {
     Template(cli::template::TemplateArgs),
     /// Show the prompt a compiled model receives for a conversation.
     Prompt(cli::template::PromptArgs),
+    /// Score a text file: the model's perplexity on it, window by window.
+    Perplexity(cli::perplexity::PerplexityArgs),
     /// Split text into a model's tokens.
     Tokenize(cli::tokenize::TokenizeArgs),
     /// Turn token ids back into text.
@@ -52,6 +54,7 @@ fn main() {
         Command::Info(a) => cli::info::info(a),
         Command::Template(a) => cli::template::template(a),
         Command::Prompt(a) => cli::template::prompt(a),
+        Command::Perplexity(a) => cli::perplexity::perplexity(a),
         Command::Tokenize(a) => cli::tokenize::tokenize(a),
         Command::Detokenize(a) => cli::tokenize::detokenize(a),
     };

@@ -8,6 +8,7 @@ pub mod executor;
 pub mod kernels;
 pub mod kv_cache;
 pub mod model;
+pub mod perplexity;
 pub mod plan;
 pub mod pool;
 pub mod prompt;

@@ -22,14 +22,18 @@ impl Tokenizer {
     /// Token ids of `text`; special tokens written in the text are recognised. BOS is
     /// prepended when the model asks for it and the text does not already start with it.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.inner.encode(text, false).map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let mut ids = enc.get_ids().to_vec();
+        let mut ids = self.encode_without_bos(text)?;
         if let (true, Some(bos)) = (self.add_bos, self.bos) {
             if ids.first() != Some(&bos) {
                 ids.insert(0, bos);
             }
         }
         Ok(ids)
+    }
+
+    /// Token ids of `text` as they are, no BOS added (transformers' `add_special_tokens=False`).
+    pub fn encode_without_bos(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self.inner.encode(text, false).map_err(|e| Error::Tokenizer(e.to_string()))?.get_ids().to_vec())
     }
 
     /// Ids below this are valid (added tokens included).

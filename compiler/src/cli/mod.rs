@@ -3,6 +3,7 @@ pub mod chat;
 pub mod compile;
 pub mod generate;
 pub mod info;
+pub mod perplexity;
 pub mod run;
 pub mod sampling;
 pub mod template;

@@ -1,0 +1,57 @@
+//! `kiln perplexity` against transformers' float32 computation of the same definition
+//! (tests/fixtures/perplexity.json, python-trace/reference_perplexity.py): a tiny fixture within
+//! 1e-4, the default model within 0.5%; the command's output and its errors.
+use kiln_tests::*;
+use serde_json::Value;
+
+fn reference(model: &str) -> (usize, f64) {
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(fixture("perplexity.json")).unwrap()).unwrap();
+    let case = fixture["cases"].as_array().unwrap().iter().find(|c| c["model"] == model).unwrap();
+    (case["ctx"].as_u64().unwrap() as usize, case["ppl"].as_f64().unwrap())
+}
+
+fn kiln_perplexity(artifact: &std::path::Path, ctx: usize, batch: usize) -> f64 {
+    let out = kiln().args(["perplexity", artifact.to_str().unwrap(), fixture("perplexity.txt").to_str().unwrap()])
+        .args(["--ctx", &ctx.to_string(), "--batch", &batch.to_string()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.trim().lines().last().unwrap();
+    let value = last.strip_prefix("ppl = ").unwrap_or_else(|| panic!("last line: {last}"));
+    value.split(" ± ").next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn tiny_model_matches_transformers_in_any_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = compile(&fixture("llama_tied_gqa"), dir.path());
+    let (ctx, want) = reference("llama_tied_gqa");
+    for batch in [ctx, 7] {
+        let got = kiln_perplexity(&artifact, ctx, batch);
+        assert!(((got - want) / want).abs() < 1e-4, "batch {batch}: ppl {got}, transformers {want}");
+    }
+}
+
+#[test]
+fn default_model_matches_transformers() {
+    let artifact = kiln_tests::real_model::compiled("SmolLM2-135M-Instruct.Q4_1.gguf", "model");
+    let (ctx, want) = reference("smollm2");
+    let got = kiln_perplexity(&artifact, ctx, 64);
+    assert!(((got - want) / want).abs() < 0.005, "ppl {got}, transformers {want}");
+}
+
+#[test]
+fn bad_requests_get_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = compile(&fixture("llama_tied_gqa"), dir.path());
+    let short = dir.path().join("short.txt");
+    std::fs::write(&short, "too short").unwrap();
+    for (args, needle) in [
+        (vec![short.to_str().unwrap(), "--ctx", "64"], "fewer than one window of 64"),
+        (vec![fixture("perplexity.txt").to_str().unwrap().to_string().leak(), "--ctx", "1"], "--ctx must be at least 2"),
+        (vec!["/no/such/file", "--ctx", "8"], "/no/such/file"),
+    ] {
+        let out = kiln().arg("perplexity").arg(&artifact).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.trim().lines().count() == 1 && err.starts_with("kiln: ") && err.contains(needle), "{args:?}: {err}");
+    }
+}
