@@ -54,7 +54,7 @@ t_def=$(echo ${bttft[default]} | m) t_one=$(echo ${bttft[1]} | m) t_all=$(echo $
 d_best=$(printf '%s\n' "$d_one" "$d_all" | sort -n | tail -1); t_best=$(printf '%s\n' "$t_one" "$t_all" | sort -n | head -1)
 echo "busy machine   ($CORES × yes) decode ${d_def} tok/s = $(echo "scale=0; 100 * $d_def / $d_best" | bc)% of the better of 1 thread (${d_one}) and ${CORES} threads (${d_all}); first token ${t_def} s = $(printf '%.2f' "$(echo "scale=3; $t_def / $t_best" | bc)")× the better (${t_one}, ${t_all})"
 
-# This machine's read bandwidth, now (kiln info: every thread streams a 256 MiB buffer, best of 4),
+# This machine's read bandwidth, now (kiln info: every thread streams a 1 GiB buffer with its widest loads, best of 4),
 # and the decode roofline it implies for the bytes one token reads.
 read -r bw wbytes roof flops < <($KILN info "$ART" --json | .venv/bin/python -c 'import json, sys
 r = json.load(sys.stdin)
