@@ -33,11 +33,17 @@ pub fn test_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Compiles a model into `dir/model.kiln` with default options.
+/// Compiles a model into `dir/model.kiln` as `kiln compile --exact` does (an f32 KV cache), for
+/// comparisons with float32 references.
 pub fn compile(model: &Path, dir: &Path) -> PathBuf {
+    compile_with_kv(model, dir, runtime::plan::KvDtype::F32)
+}
+
+/// Compiles a model into `dir/model.kiln` with a KV cache of `kv`.
+pub fn compile_with_kv(model: &Path, dir: &Path, kv: runtime::plan::KvDtype) -> PathBuf {
     let out = dir.join("model.kiln");
     let source = compiler::load_model(model).unwrap();
-    compiler::compile::compile(&source, &out, &Default::default(), &mut |_| {}).unwrap();
+    compiler::compile::compile(&source, &out, &compiler::compile::Options { kv, ..Default::default() }, &mut |_| {}).unwrap();
     out
 }
 

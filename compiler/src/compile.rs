@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use petgraph::graph::NodeIndex;
 use runtime::artifact::{self, Meta, TensorEntry};
-use runtime::plan::{Buf, CacheSpec, Input, Plan, Step};
+use runtime::plan::{Buf, CacheSpec, Input, KvDtype, Plan, Step};
 
 use crate::error::{io, Error, Result};
 use crate::fuse;
@@ -26,11 +26,13 @@ pub struct Options {
     pub weights: WeightMode,
     /// Also write the optimised LLVM IR of the kernels here.
     pub emit_llvm: Option<std::path::PathBuf>,
+    /// How the KV cache stores keys and values.
+    pub kv: KvDtype,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { target_cpu: "host".into(), max_rows: 128, weights: WeightMode::Native, emit_llvm: None }
+        Options { target_cpu: "host".into(), max_rows: 128, weights: WeightMode::Native, emit_llvm: None, kv: KvDtype::F16 }
     }
 }
 
@@ -87,7 +89,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     let infos = source.weights.tensors();
     let formats = storage::formats(g, infos, options.weights);
     let format_of = |n: NodeIndex| storage::stored_name(g, n, infos).and_then(|name| formats.get(&name).copied()).unwrap_or(WeightFormat::F32);
-    let steps = schedule(g, &c.groups, &mut kernels, &format_of);
+    let steps = schedule(g, &c.groups, &mut kernels, &format_of, options.kv);
     lap("graph", &mut timings);
 
     // Tensors: every weight a step reads (tied ones resolved), then the rope tables.
@@ -154,7 +156,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
                             _ if g[n].shape.first() == Some(&Dim::Context) => {
                                 let i = caches.iter().position(|c| c.name == *name).unwrap_or_else(|| {
                                     let Dim::Fixed(width) = g[n].shape[1] else { unreachable!("shape-checked") };
-                                    caches.push(CacheSpec { name: name.clone(), width });
+                                    caches.push(CacheSpec { name: name.clone(), width, dtype: options.kv });
                                     caches.len() - 1
                                 });
                                 Buf::Cache(i)

@@ -1,10 +1,10 @@
 //! Scheduling: each fused group becomes one plan step — a kernel spec (interned, so that
 //! identical layers share code) plus the values it reads and writes, in slot order.
 use petgraph::graph::NodeIndex;
-use runtime::plan::{Rows, Work};
+use runtime::plan::{KvDtype, Rows, Work};
 
 use crate::fuse::{Expr, Group, Kind};
-use crate::lower::kernel::{KExpr, KernelSet, KernelSpec};
+use crate::lower::kernel::{AttentionSpec, KExpr, KernelSet, KernelSpec};
 use crate::lower::weight_format::WeightFormat;
 use crate::unroll::{operands, Dim, Graph, Op, Rotary};
 
@@ -63,8 +63,8 @@ fn label(g: &Graph, group: &Group) -> String {
     format!("{layer}{}{weight} ({})", g[group.output].op.name(), ops.join("+"))
 }
 
-/// `format_of` gives the stored format of a weight node (activations are f32).
-pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of: &dyn Fn(NodeIndex) -> WeightFormat) -> Vec<Scheduled> {
+/// `format_of` gives the stored format of a weight node (activations are f32); `kv` the cache's.
+pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of: &dyn Fn(NodeIndex) -> WeightFormat, kv: KvDtype) -> Vec<Scheduled> {
     groups
         .iter()
         .map(|group| {
@@ -94,14 +94,14 @@ pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of:
                     let mut args: Vec<ArgRef> = ops.iter().map(|&n| ArgRef::Node(n)).collect();
                     let (spec, work) = match &g[o].op {
                         Op::Gather => (KernelSpec::Gather { width: fixed(shape[1]), format: format_of(ops[0]) }, Work::Rows),
-                        Op::KvWrite => (KernelSpec::KvWrite { width: fixed(shape[1]) }, Work::Rows),
+                        Op::KvWrite => (KernelSpec::KvWrite { width: fixed(shape[1]), dtype: kv }, Work::Rows),
                         Op::Rope { head_dim, rotary } => {
                             args.push(ArgRef::RopeTable(rotary.clone()));
                             (KernelSpec::Rope { width: fixed(shape[1]), head_dim: *head_dim, rotary_dim: rotary.dim }, Work::Rows)
                         }
                         Op::HeadRmsNorm { eps, head_dim } => (KernelSpec::HeadRmsNorm { width: fixed(shape[1]), head_dim: *head_dim, eps: *eps }, Work::Rows),
                         Op::Attention { heads, kv_heads, head_dim, scale, window, softcap } => (
-                            KernelSpec::Attention { heads: *heads, kv_heads: *kv_heads, head_dim: *head_dim, scale: *scale, window: *window, softcap: *softcap },
+                            KernelSpec::Attention(AttentionSpec { heads: *heads, kv_heads: *kv_heads, head_dim: *head_dim, scale: *scale, window: *window, softcap: *softcap, kv }),
                             Work::Heads(*heads),
                         ),
                         other => panic!("op {} cannot stand alone", other.name()),

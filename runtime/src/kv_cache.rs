@@ -1,5 +1,5 @@
-//! The KV cache: one pre-allocated [context, width] f32 buffer per cache input of the graph
-//! (two per layer), allocated once at load.
+//! The KV cache: one pre-allocated [context, width] buffer (f32 or f16) per cache input of the
+//! graph (two per layer), allocated once at load.
 use crate::buffer::AlignedBuf;
 use crate::plan::CacheSpec;
 
@@ -10,7 +10,7 @@ pub struct KvCache {
 
 impl KvCache {
     pub fn new(specs: &[CacheSpec], context: usize) -> KvCache {
-        KvCache { buffers: specs.iter().map(|s| AlignedBuf::zeroed(context * s.width * 4)).collect(), context }
+        KvCache { buffers: specs.iter().map(|s| AlignedBuf::zeroed(context * s.width * s.dtype.bytes())).collect(), context }
     }
 
     pub fn ptr(&self, i: usize) -> *mut u8 {

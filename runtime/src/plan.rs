@@ -50,10 +50,31 @@ pub struct Step {
     pub label: String,
 }
 
+/// How the KV cache stores its values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvDtype {
+    #[default]
+    F32,
+    /// IEEE half, rounded to nearest even: half the bytes to read per attended position.
+    F16,
+}
+
+impl KvDtype {
+    pub fn bytes(self) -> usize {
+        match self {
+            KvDtype::F32 => 4,
+            KvDtype::F16 => 2,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CacheSpec {
     pub name: String,
     pub width: usize,
+    #[serde(default)]
+    pub dtype: KvDtype,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

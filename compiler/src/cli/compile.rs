@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use compiler::compile::{Options, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
+use runtime::plan::KvDtype;
 
 #[derive(Args, Debug)]
 pub struct CompileArgs {
@@ -18,9 +19,15 @@ pub struct CompileArgs {
     /// host, x86-64, x86-64-v2, x86-64-v3 or x86-64-v4
     #[arg(long, default_value = "host")]
     pub target_cpu: String,
-    /// native: keep each weight's format (f16, bf16, Q8_0, Q4_0, Q4_1) where kernels read it; f32: convert all
+    /// native: keep each weight's format (f16, bf16, GGUF blocks) where kernels read it; f32: convert all
     #[arg(long, value_enum, default_value = "native")]
     pub weights: compiler::storage::WeightMode,
+    /// How the KV cache stores keys and values: f16 (half the bytes per attended position) or f32
+    #[arg(long, value_parser = ["f16", "f32"], default_value = "f16")]
+    pub kv: String,
+    /// Keep every value Kiln computes in f32 (today: the KV cache), for comparisons with references
+    #[arg(long, conflicts_with = "kv")]
+    pub exact: bool,
     /// Also write the kernels' optimised LLVM IR to this file.
     #[arg(long, value_name = "FILE")]
     pub emit_llvm: Option<PathBuf>,
@@ -46,7 +53,8 @@ pub fn compile(args: CompileArgs) -> Result<()> {
     bar.enable_steady_tick(Duration::from_millis(100));
     bar.set_message("reading the model");
     let source = compiler::load_model(&args.model)?;
-    let options = Options { target_cpu: args.target_cpu.clone(), weights: args.weights, emit_llvm: args.emit_llvm.clone(), ..Default::default() };
+    let kv = if args.exact || args.kv == "f32" { KvDtype::F32 } else { KvDtype::F16 };
+    let options = Options { target_cpu: args.target_cpu.clone(), weights: args.weights, emit_llvm: args.emit_llvm.clone(), kv, ..Default::default() };
     let bytes_style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})").unwrap().progress_chars("=> ");
     let report = compiler::compile::compile(&source, out, &options, &mut |p| match p {
         Progress::Stage(stage) => bar.set_message(stage.to_string()),

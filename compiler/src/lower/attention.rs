@@ -6,6 +6,8 @@
 use inkwell::values::{BasicValueEnum, FloatValue, VectorValue};
 
 use super::codegen::{ok, Cg};
+use super::copy::load_kv;
+use super::kernel::AttentionSpec;
 
 /// The widest power-of-two vector (≤ the target's) that divides `n`.
 pub fn lanes_dividing(cg: &Cg, n: usize) -> u32 {
@@ -16,7 +18,8 @@ pub fn lanes_dividing(cg: &Cg, n: usize) -> u32 {
     l
 }
 
-pub fn emit(cg: &mut Cg, name: &str, heads: usize, kv_heads: usize, hd: usize, scale: f32, window: Option<usize>, softcap: Option<f32>) {
+pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
+    let AttentionSpec { heads, kv_heads, head_dim: hd, scale, window, softcap, kv } = spec.clone();
     let ka = cg.kernel(name);
     let [q, kc, vc, pos, out] = [0, 1, 2, 3, 4].map(|i| cg.arg(&ka, i));
     let lv = lanes_dividing(cg, hd);
@@ -58,7 +61,7 @@ pub fn emit(cg: &mut Cg, name: &str, heads: usize, kv_heads: usize, hd: usize, s
                     let (valid, base) = row(i);
                     let mut acc = cg.vt(lv).const_zero();
                     for (v, qv) in qv.iter().enumerate() {
-                        acc = cg.fma(*qv, cg.load(kc, cg.add(base, cg.int(v as u64 * lv as u64)), lv), acc);
+                        acc = cg.fma(*qv, load_kv(cg, kc, cg.add(base, cg.int(v as u64 * lv as u64)), lv, kv), acc);
                     }
                     let mut score = cg.hsum(acc);
                     if let Some(cap) = softcap {
@@ -77,7 +80,7 @@ pub fn emit(cg: &mut Cg, name: &str, heads: usize, kv_heads: usize, hd: usize, s
                     let (_, base) = row(i);
                     let wi = cg.splat(cg.extract(w, i), lv);
                     for (v, ov) in o.iter_mut().enumerate() {
-                        *ov = cg.fma(wi, cg.load(vc, cg.add(base, cg.int(v as u64 * lv as u64)), lv), *ov);
+                        *ov = cg.fma(wi, load_kv(cg, vc, cg.add(base, cg.int(v as u64 * lv as u64)), lv, kv), *ov);
                     }
                 }
                 let mut next: Vec<BasicValueEnum> = vec![m_new.into(), l_new.into()];

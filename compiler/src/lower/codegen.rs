@@ -97,6 +97,12 @@ impl<'ctx> Cg<'ctx> {
         v.into_vector_value()
     }
 
+    /// An integer vector stored at `at`, unaligned.
+    pub fn store_ints(&self, at: PointerValue<'ctx>, v: VectorValue<'ctx>) {
+        let s = ok!(self.b.build_store(at, v));
+        ok!(s.set_alignment(1));
+    }
+
     pub fn int(&self, n: u64) -> IntValue<'ctx> {
         self.i64.const_int(n, false)
     }

@@ -3,6 +3,8 @@
 /// A fused expression whose leaves are argument slots of the kernel.
 pub type KExpr = crate::fuse::Expr<usize>;
 
+use runtime::plan::KvDtype;
+
 use super::weight_format::WeightFormat;
 
 /// Each kernel is `void name(void **args, i64 rows, i64 begin, i64 end)`.
@@ -18,10 +20,22 @@ pub enum KernelSpec {
     Rope { width: usize, head_dim: usize, rotary_dim: usize },
     /// args: x [rows, width], gain [head_dim], out [rows, width].  Work: rows.
     HeadRmsNorm { width: usize, head_dim: usize, eps: f32 },
-    /// args: cache [context, width], x [rows, width], pos [rows] i32.  Work: rows.
-    KvWrite { width: usize },
+    /// args: cache [context, width] in `dtype`, x [rows, width], pos [rows] i32.  Work: rows.
+    KvWrite { width: usize, dtype: KvDtype },
     /// args: q [rows, heads·hd], k_cache, v_cache [context, kv_heads·hd], pos [rows] i32, out.  Work: heads.
-    Attention { heads: usize, kv_heads: usize, head_dim: usize, scale: f32, window: Option<usize>, softcap: Option<f32> },
+    Attention(AttentionSpec),
+}
+
+/// Causal grouped-query attention over a cache in `kv` (see `lower/attention.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttentionSpec {
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub scale: f32,
+    pub window: Option<usize>,
+    pub softcap: Option<f32>,
+    pub kv: KvDtype,
 }
 
 impl KernelSpec {
@@ -33,7 +47,7 @@ impl KernelSpec {
             KernelSpec::Rope { .. } => "rope",
             KernelSpec::HeadRmsNorm { .. } => "head_rms_norm",
             KernelSpec::KvWrite { .. } => "kv_write",
-            KernelSpec::Attention { .. } => "attention",
+            KernelSpec::Attention(_) => "attention",
         }
     }
 }

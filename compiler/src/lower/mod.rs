@@ -35,9 +35,9 @@ pub fn emit(cg: &mut Cg, name: &str, spec: &KernelSpec) {
         KernelSpec::Map { width, inputs, expr } => map::emit(cg, name, *width, *inputs, expr),
         KernelSpec::Matmul { k, n, inputs, input, epilogue, format } => matmul::emit(cg, name, *k, *n, *inputs, input, epilogue, *format),
         KernelSpec::Gather { width, format } => copy::gather(cg, name, *width, *format),
-        KernelSpec::KvWrite { width } => copy::kv_write(cg, name, *width),
+        KernelSpec::KvWrite { width, dtype } => copy::kv_write(cg, name, *width, *dtype),
         KernelSpec::Rope { width, head_dim, rotary_dim } => rope::emit(cg, name, *width, *head_dim, *rotary_dim),
         KernelSpec::HeadRmsNorm { width, head_dim, eps } => norm::head_rms_norm(cg, name, *width, *head_dim, *eps),
-        KernelSpec::Attention { heads, kv_heads, head_dim, scale, window, softcap } => attention::emit(cg, name, *heads, *kv_heads, *head_dim, *scale, *window, *softcap),
+        KernelSpec::Attention(spec) => attention::emit(cg, name, spec),
     }
 }

@@ -317,9 +317,41 @@ fn bf16_to_f32<'ctx>(cg: &Cg<'ctx>, bits: VectorValue<'ctx>) -> VectorValue<'ctx
     ok!(cg.b.build_bit_cast(ok!(cg.b.build_left_shift(wide, sixteen, "")), cg.vt(lanes), "")).into_vector_value()
 }
 
+/// f32 -> IEEE half, rounded to nearest even: a conversion instruction where the target has
+/// F16C, else bit arithmetic (F. Giesen's float_to_half_fast3_rtne): overflow to infinity, NaN
+/// stays NaN, subnormals rounded by one float addition.
+pub fn f32_to_f16<'ctx>(cg: &Cg<'ctx>, x: VectorValue<'ctx>) -> VectorValue<'ctx> {
+    let lanes = x.get_type().get_size();
+    let i16s = cg.ctx.i16_type().vec_type(lanes);
+    if cg.has_feature("f16c") {
+        let halves = ok!(cg.b.build_float_trunc(x, cg.ctx.f16_type().vec_type(lanes), ""));
+        return ok!(cg.b.build_bit_cast(halves, i16s, "")).into_vector_value();
+    }
+    let c = |v: u64| VectorType::const_vector(&vec![cg.i32.const_int(v, false); lanes as usize]);
+    let ge = |a, b| ok!(cg.b.build_int_compare(IntPredicate::UGE, a, b, ""));
+    let select = |m, a: VectorValue<'ctx>, b: VectorValue<'ctx>| ok!(cg.b.build_select(m, a, b, "")).into_vector_value();
+    let bits = ok!(cg.b.build_bit_cast(x, cg.i32.vec_type(lanes), "")).into_vector_value();
+    let sign = ok!(cg.b.build_and(bits, c(0x8000_0000), ""));
+    let f = ok!(cg.b.build_xor(bits, sign, ""));
+    let special = select(ok!(cg.b.build_int_compare(IntPredicate::UGT, f, c(255 << 23), "")), c(0x7e00), c(0x7c00));
+    // below 2^-14 the half is subnormal: one float addition of 0.5 (as the magic exponent says)
+    // puts its 10 bits at the bottom of the float, rounded to nearest even
+    let magic = c(((127 - 15) + (23 - 10) + 1) << 23);
+    let as_f = |v: VectorValue<'ctx>| ok!(cg.b.build_bit_cast(v, cg.vt(lanes), "")).into_vector_value();
+    let sum = ok!(cg.b.build_bit_cast(cg.fadd(as_f(f), as_f(magic)), cg.i32.vec_type(lanes), "")).into_vector_value();
+    let subnormal = ok!(cg.b.build_int_sub(sum, magic, ""));
+    let odd = ok!(cg.b.build_and(ok!(cg.b.build_right_shift(f, c(13), false, "")), c(1), ""));
+    let rebased = ok!(cg.b.build_int_add(ok!(cg.b.build_int_add(f, c(((15u64.wrapping_sub(127)) << 23).wrapping_add(0xfff) & 0xffff_ffff), "")), odd, ""));
+    let normal = ok!(cg.b.build_right_shift(rebased, c(13), false, ""));
+    let finite = select(ge(f, c(113 << 23)), normal, subnormal);
+    let h = select(ge(f, c((127 + 16) << 23)), special, finite);
+    let h = ok!(cg.b.build_or(h, ok!(cg.b.build_right_shift(sign, c(16), false, "")), ""));
+    ok!(cg.b.build_int_truncate(h, i16s, ""))
+}
+
 /// IEEE half -> f32: a conversion instruction where the target has F16C, else exact bit
 /// arithmetic (kernels link without a runtime library to call).
-fn f16_to_f32<'ctx>(cg: &Cg<'ctx>, bits: VectorValue<'ctx>) -> VectorValue<'ctx> {
+pub fn f16_to_f32<'ctx>(cg: &Cg<'ctx>, bits: VectorValue<'ctx>) -> VectorValue<'ctx> {
     let lanes = bits.get_type().get_size();
     if cg.has_feature("f16c") {
         let halves = ok!(cg.b.build_bit_cast(bits, cg.ctx.f16_type().vec_type(lanes), "")).into_vector_value();
