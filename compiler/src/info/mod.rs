@@ -11,6 +11,8 @@ use petgraph::graph::NodeIndex;
 use petgraph::Direction;
 use serde::Serialize;
 
+use runtime::plan::KvDtype;
+
 use crate::compile::Compiled;
 use crate::fuse::Kind;
 use crate::unroll::{Dim, Graph, Op};
@@ -54,6 +56,8 @@ pub struct Report {
     pub attention: Vec<AttentionCost>,
     /// KV-cache bytes stored per token.
     pub kv_bytes_per_token: u64,
+    /// How the cache stores values: f32 or f16.
+    pub kv_dtype: String,
     /// Layers grouped by what varies between them (window, soft-cap, rope), in layer order.
     pub layer_variants: Vec<(String, Vec<usize>)>,
     pub context: usize,
@@ -80,7 +84,8 @@ pub struct FusedSummary {
 }
 
 impl Report {
-    pub fn new(c: &Compiled, source: &str, kind: &str, tensors: &[Tensor]) -> Report {
+    /// `kv`: how the KV cache stores values (the artifact's, or what `kiln compile` would choose).
+    pub fn new(c: &Compiled, source: &str, kind: &str, tensors: &[Tensor], kv: KvDtype) -> Report {
         let g = &c.graph;
         let by_name: BTreeMap<&str, &Tensor> = tensors.iter().map(|t| (t.name.as_str(), t)).collect();
         let mut groups: BTreeMap<(String, String, String), TensorGroup> = BTreeMap::new();
@@ -117,10 +122,10 @@ impl Report {
                 Op::Matmul => matmul_flops += 2 * numel(g, crate::unroll::operands(g, n)[1]),
                 Op::Attention { heads, kv_heads, head_dim, window, .. } => attention.push(AttentionCost {
                     flops_per_position: 4 * (*heads * *head_dim) as u64,
-                    kv_bytes_per_position: 2 * 4 * (*kv_heads * *head_dim) as u64,
+                    kv_bytes_per_position: 2 * (kv.bytes() * *kv_heads * *head_dim) as u64,
                     window: *window,
                 }),
-                Op::Input { .. } if g[n].shape.first() == Some(&Dim::Context) => kv_bytes += width(g, n) * 4,
+                Op::Input { .. } if g[n].shape.first() == Some(&Dim::Context) => kv_bytes += width(g, n) * kv.bytes() as u64,
                 _ => {}
             }
             if let (Some(l), Op::Attention { .. } | Op::Rope { .. }) = (g[n].layer, &g[n].op) {
@@ -155,6 +160,7 @@ impl Report {
             matmul_flops_per_token: matmul_flops,
             attention,
             kv_bytes_per_token: kv_bytes,
+            kv_dtype: format!("{kv:?}").to_lowercase(),
             layer_variants,
             context: c.dims.get("max_context").copied().unwrap_or(0),
             fused: FusedSummary {
@@ -203,7 +209,7 @@ impl Report {
         let _ = writeln!(o, "  decode FLOPs      {} at position 0, {} at position {last}", si(self.flops_at(0) as f64, "FLOP"), si(self.flops_at(last) as f64, "FLOP"));
         let prompt = self.context.min(512);
         let _ = writeln!(o, "  prefill FLOPs     {} per token for a {prompt}-token prompt", si(self.flops_at(prompt / 2) as f64, "FLOP"));
-        let _ = writeln!(o, "  kv cache          {} per token (f32), {} at full context ({} tokens)", si(self.kv_bytes_per_token as f64, "B"), si((self.kv_bytes_per_token * self.context as u64) as f64, "B"), self.context);
+        let _ = writeln!(o, "  kv cache          {} per token ({}), {} at full context ({} tokens)", si(self.kv_bytes_per_token as f64, "B"), self.kv_dtype, si((self.kv_bytes_per_token * self.context as u64) as f64, "B"), self.context);
         if let Some(bw) = bandwidth {
             let _ = writeln!(o, "  decode roofline   {:.1} tok/s at position 0, {:.1} tok/s at position 1024 (reading weights and KV cache at {}/s)", self.roofline_decode(bw, 0), self.roofline_decode(bw, 1024), si(bw, "B"));
         }
@@ -248,7 +254,8 @@ pub fn load(path: &std::path::Path) -> crate::Result<(Report, Compiled)> {
         let m = &a.meta;
         let c = crate::compile::analyse(&m.config)?;
         let tensors: Vec<Tensor> = m.tensors.iter().map(|t| Tensor { name: t.name.clone(), shape: t.shape.clone(), source_dtype: t.source_dtype.clone(), dtype: t.dtype.clone(), bytes: t.bytes }).collect();
-        let mut report = Report::new(&c, &m.source, "artifact", &tensors);
+        let kv = m.plan.caches.first().map_or(KvDtype::default(), |c| c.dtype);
+        let mut report = Report::new(&c, &m.source, "artifact", &tensors, kv);
         let mut kernels: Vec<&str> = m.plan.steps.iter().map(|s| s.kernel.as_str()).collect();
         kernels.sort();
         kernels.dedup();
@@ -269,7 +276,7 @@ pub fn load(path: &std::path::Path) -> crate::Result<(Report, Compiled)> {
             Tensor { name: name.clone(), shape: t.shape.clone(), source_dtype: t.dtype.clone(), dtype: format.name().into(), bytes: format.tensor_bytes(&t.shape) }
         })
         .collect();
-    Ok((Report::new(&c, &source.path, "model", &tensors), c))
+    Ok((Report::new(&c, &source.path, "model", &tensors, crate::compile::Options::default().kv), c))
 }
 
 /// `model.layers.12.mlp.up_proj.weight` -> `model.layers.*.mlp.up_proj.weight`
