@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 from gguf import GGMLQuantizationType as T, GGUFReader
-from gguf.quants import dequantize
+from gguf.quants import dequantize, quantize
 
 OUT = pathlib.Path(__file__).parent.parent / "tests" / "fixtures" / "gguf_blocks.json"
 BLOCKS = 4
@@ -22,6 +22,17 @@ LAYOUTS = {
     T.Q4_0: (18, [0]), T.Q4_1: (20, [0, 2]), T.Q5_0: (22, [0]), T.Q5_1: (24, [0, 2]), T.Q8_0: (34, [0]),
     T.Q2_K: (84, [80, 82]), T.Q3_K: (110, [108]), T.Q4_K: (144, [0, 2]), T.Q5_K: (176, [0, 2]), T.Q6_K: (210, [208]),
 }
+
+
+def quantize_cases(rng):
+    """Rows of f32 (a zero block, exact halves, a block whose largest magnitude is negative, random
+    scales) and what the `gguf` package's quantisers make of them, for `kiln compile --quant`."""
+    rows = (rng.standard_normal((6, 64)) * rng.uniform(0.001, 10, (6, 1))).astype(np.float32)
+    rows[0, :32] = 0
+    rows[1, :32] = np.arange(32, dtype=np.float32) / 2 - 8
+    rows[2, 5] = -50
+    values = rows.reshape(-1)
+    return {"values": [float(v) for v in values], **{t.name: quantize(values, t).tobytes().hex() for t in (T.Q8_0, T.Q4_0, T.BF16)}}
 
 
 def main():
@@ -40,6 +51,7 @@ def main():
                 blocks = np.asarray(tensor.data).reshape(-1)[:BLOCKS * LAYOUTS[tensor.tensor_type][0]]
                 values = dequantize(blocks, tensor.tensor_type).reshape(-1)
                 out[name] = {"type": int(tensor.tensor_type), "bytes": blocks.tobytes().hex(), "values": [float(v) for v in values]}
+    out["quantize"] = quantize_cases(rng)
     OUT.write_text(json.dumps(out))
     print(f"wrote {OUT}")
 

@@ -16,6 +16,7 @@ use crate::schedule::{schedule, ArgRef};
 use crate::lower::weight_format::WeightFormat;
 use crate::source::{ModelSource, TensorInfo};
 use crate::storage::{self, WeightMode};
+use crate::quantize::quantize;
 use crate::rope_table::rope_table;
 use crate::unroll::{operands, Dim, Graph, Op, Rotary};
 
@@ -28,11 +29,13 @@ pub struct Options {
     pub emit_llvm: Option<std::path::PathBuf>,
     /// How the KV cache stores keys and values.
     pub kv: KvDtype,
+    /// Quantise float matmul weights and embedding tables to this format (`quantize::TARGETS`).
+    pub quant: Option<WeightFormat>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { target_cpu: "host".into(), max_rows: 128, weights: WeightMode::Native, emit_llvm: None, kv: KvDtype::F16 }
+        Options { target_cpu: "host".into(), max_rows: 128, weights: WeightMode::Native, emit_llvm: None, kv: KvDtype::F16, quant: None }
     }
 }
 
@@ -87,7 +90,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     let context = c.dims.get("max_context").copied().unwrap_or(2048);
     let mut kernels = KernelSet::default();
     let infos = source.weights.tensors();
-    let formats = storage::formats(g, infos, options.weights);
+    let formats = storage::formats(g, infos, options.weights, options.quant);
     let format_of = |n: NodeIndex| storage::stored_name(g, n, infos).and_then(|name| formats.get(&name).copied()).unwrap_or(WeightFormat::F32);
     let steps = schedule(g, &c.groups, &mut kernels, &format_of, options.kv);
     lap("graph", &mut timings);
@@ -242,6 +245,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
             let f32_bytes = |x: Vec<f32>| x.iter().flat_map(|v| v.to_le_bytes()).collect();
             let data = match content {
                 Content::Weight(name, WeightFormat::F32, add) => source.weights.read_f32(name).map(|w| f32_bytes(w.into_iter().map(|x| x + add.unwrap_or(0.0)).collect())),
+                Content::Weight(name, format, _) if entry.source_dtype != format.name() => source.weights.read_f32(name).map(|w| quantize(*format, &w)),
                 Content::Weight(name, _, _) => source.weights.read_raw(name),
                 Content::Rope(r) => rope_table(r, context).map(f32_bytes),
             };

@@ -30,8 +30,9 @@ pub fn stored_name(g: &Graph, n: NodeIndex, infos: &BTreeMap<String, TensorInfo>
     })
 }
 
-/// The format of every stored tensor the graph reads.
-pub fn formats(g: &Graph, infos: &BTreeMap<String, TensorInfo>, mode: WeightMode) -> HashMap<String, WeightFormat> {
+/// The format of every stored tensor the graph reads; with `quant`, float tensors (f32, f16,
+/// bf16) the kernels read directly are quantised to it where their rows are whole blocks.
+pub fn formats(g: &Graph, infos: &BTreeMap<String, TensorInfo>, mode: WeightMode, quant: Option<WeightFormat>) -> HashMap<String, WeightFormat> {
     let mut out: HashMap<String, WeightFormat> = HashMap::new();
     for n in g.node_indices() {
         let Some(name) = stored_name(g, n, infos) else { continue };
@@ -48,7 +49,9 @@ pub fn formats(g: &Graph, infos: &BTreeMap<String, TensorInfo>, mode: WeightMode
                 _ => false,
             });
         let native = WeightFormat::from_name(&info.dtype).filter(|f| mode == WeightMode::Native && read_directly && f.fits(k));
-        let format = native.unwrap_or(WeightFormat::F32);
+        let float = matches!(native, Some(WeightFormat::F32 | WeightFormat::F16 | WeightFormat::BF16));
+        let quantised = quant.filter(|q| float && q.fits(k));
+        let format = quantised.or(native).unwrap_or(WeightFormat::F32);
         // a tensor read by several nodes (tied embeddings) is native only if all of them agree
         let e = out.entry(name).or_insert(format);
         if *e != format {

@@ -8,9 +8,9 @@ use serde_json::Value;
 #[test]
 fn every_block_type_dequantises_as_the_gguf_package_does() {
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(fixture("gguf_blocks.json")).unwrap()).unwrap();
-    let types = fixture.as_object().unwrap();
+    let types: serde_json::Map<String, Value> = fixture.as_object().unwrap().clone().into_iter().filter(|(k, _)| k != "quantize").collect();
     assert_eq!(types.len(), 14, "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, the five K-quants; real Q4_K, Q5_0, Q6_K, Q8_0");
-    for (name, case) in types {
+    for (name, case) in &types {
         let id = case["type"].as_u64().unwrap() as u32;
         assert_eq!(type_info(id).map(|t| t.0), Some(name.trim_start_matches("real ")));
         let hex = case["bytes"].as_str().unwrap();
@@ -54,5 +54,18 @@ fn kernels_read_k_quants_as_they_dequantise() {
             let err = max_rel_err(&out, &expected);
             assert!(err < 1e-6, "{name} on {target}: the kernel's values differ by {err}");
         }
+    }
+}
+
+/// `kiln compile --quant` makes the bytes the `gguf` package's quantisers (ggml's reference) make.
+#[test]
+fn quantisers_match_the_gguf_package() {
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(fixture("gguf_blocks.json")).unwrap()).unwrap();
+    let case = &fixture["quantize"];
+    let values: Vec<f32> = case["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    for format in compiler::quantize::TARGETS {
+        let hex: String = compiler::quantize::quantize(format, &values).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, case[format.name()].as_str().unwrap(), "{}", format.name());
+        assert_eq!(hex.len() as u64 / 2, format.tensor_bytes(&[values.len()]));
     }
 }

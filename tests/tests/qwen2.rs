@@ -29,3 +29,24 @@ fn hugging_face_folder_gives_the_same_greedy_tokens() {
     real_model::greedy_continuations_match(&artifact, "qwen2_reference.json");
     real_model::tokenizer_matches(&artifact, "qwen2_reference.json");
 }
+
+/// `--quant q8_0` on the float32 folder: a quarter of the bytes, perplexity within 1% of the
+/// unquantised model's on tests/fixtures/perplexity.txt.
+#[test]
+fn q8_0_quantisation_keeps_perplexity() {
+    let folder = kiln_tests::root().join("models").join("qwen2.5-coder-0.5b-instruct-hf");
+    let source = compiler::load_model(&folder).unwrap();
+    let dir = kiln_tests::test_dir("qwen-q8_0");
+    let quant = compiler::lower::weight_format::WeightFormat::Q8_0;
+    let q8 = kiln_tests::reencode::compile_with(&source, &dir.join("q8_0.kiln"), &compiler::compile::Options { quant: Some(quant), kv: runtime::plan::KvDtype::F32, ..Default::default() });
+    let f32_bytes = std::fs::metadata(real_model::compiled("qwen2.5-coder-0.5b-instruct-hf", "qwen-hf")).unwrap().len();
+    assert!(std::fs::metadata(&q8).unwrap().len() * 3 < f32_bytes, "Q8_0 artifact should be about a quarter of the f32 one");
+    let text = std::fs::read_to_string(fixture("perplexity.txt")).unwrap();
+    let ppl = |artifact: &std::path::Path| {
+        let mut m = runtime::Model::open(artifact, Some(128)).unwrap();
+        let tokens = runtime::tokenizer::Tokenizer::for_artifact(&m.artifact.meta).unwrap().encode_without_bos(&text).unwrap();
+        runtime::perplexity::perplexity(&mut m, &tokens, 128, 128, &mut |_, _| {}).unwrap().ppl
+    };
+    let (exact, quantised) = (ppl(artifact()), ppl(&q8));
+    assert!(((quantised - exact) / exact).abs() < 0.01, "Q8_0 ppl {quantised}, unquantised {exact}");
+}

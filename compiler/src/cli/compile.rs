@@ -22,6 +22,9 @@ pub struct CompileArgs {
     /// native: keep each weight's format (f16, bf16, GGUF blocks) where kernels read it; f32: convert all
     #[arg(long, value_enum, default_value = "native")]
     pub weights: compiler::storage::WeightMode,
+    /// Quantise float (f32, f16, bf16) matmul weights and embedding tables: q8_0, q4_0 or bf16
+    #[arg(long, value_parser = ["q8_0", "q4_0", "bf16"])]
+    pub quant: Option<String>,
     /// How the KV cache stores keys and values: f16 (half the bytes per attended position) or f32
     #[arg(long, value_parser = ["f16", "f32"], default_value = "f16")]
     pub kv: String,
@@ -54,7 +57,8 @@ pub fn compile(args: CompileArgs) -> Result<()> {
     bar.set_message("reading the model");
     let source = compiler::load_model(&args.model)?;
     let kv = if args.exact || args.kv == "f32" { KvDtype::F32 } else { KvDtype::F16 };
-    let options = Options { target_cpu: args.target_cpu.clone(), weights: args.weights, emit_llvm: args.emit_llvm.clone(), kv, ..Default::default() };
+    let quant = args.quant.as_deref().and_then(|q| compiler::lower::weight_format::WeightFormat::from_name(&q.to_uppercase()));
+    let options = Options { target_cpu: args.target_cpu.clone(), weights: args.weights, emit_llvm: args.emit_llvm.clone(), kv, quant, ..Default::default() };
     let bytes_style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})").unwrap().progress_chars("=> ");
     let report = compiler::compile::compile(&source, out, &options, &mut |p| match p {
         Progress::Stage(stage) => bar.set_message(stage.to_string()),

@@ -266,7 +266,7 @@ pub fn load(path: &std::path::Path) -> crate::Result<(Report, Compiled)> {
     let source = crate::load_model(path)?;
     let c = crate::compile::analyse(&source.config)?;
     // as `kiln compile` would store them
-    let formats = crate::storage::formats(&c.graph, source.weights.tensors(), Default::default());
+    let formats = crate::storage::formats(&c.graph, source.weights.tensors(), Default::default(), None);
     let tensors: Vec<Tensor> = source
         .weights
         .tensors()
