@@ -103,6 +103,11 @@ impl<'ctx> Cg<'ctx> {
         ok!(s.set_alignment(1));
     }
 
+    /// The integer in lane 0.
+    pub fn extract_int(&self, v: VectorValue<'ctx>) -> IntValue<'ctx> {
+        ok!(self.b.build_extract_element(v, self.i32.const_zero(), "")).into_int_value()
+    }
+
     pub fn int(&self, n: u64) -> IntValue<'ctx> {
         self.i64.const_int(n, false)
     }

@@ -43,12 +43,16 @@ pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usi
             let dot = |lanes: u32, start: IntValue<'ctx>| {
                 let init: Vec<BasicValueEnum> = (0..tb * nb).map(|_| cg.vt(lanes).const_zero().into()).collect();
                 cg.for_carry(start, cg.int(k), format.step(lanes), init, &mut |cg, kk, mut acc| {
-                    let wv: Vec<_> = rows.iter().map(|&row| format.load_step(cg, row, kk, lanes)).collect(); // [nb][step / lanes]
-                    for s in 0..wv[0].len() as u64 {
-                        let at = cg.add(kk, cg.int(s * lanes as u64));
-                        let xv: Vec<_> = (0..tb).map(|r| cg.load(xs, cg.add(cg.int(r * k), at), lanes)).collect();
-                        for (i, a) in acc.iter_mut().enumerate() {
-                            *a = cg.fma(xv[i / nb as usize], wv[i % nb as usize][s as usize], a.into_vector_value()).into();
+                    // part by part, so only one part of each of the nb rows is live at a time
+                    for part in 0..format.parts() {
+                        let wv: Vec<_> = rows.iter().map(|&row| format.load_part(cg, row, kk, part, lanes)).collect(); // [nb][part / lanes]
+                        let first = part * (format.step(lanes) / format.parts());
+                        for s in 0..wv[0].len() as u64 {
+                            let at = cg.add(kk, cg.int(first + s * lanes as u64));
+                            let xv: Vec<_> = (0..tb).map(|r| cg.load(xs, cg.add(cg.int(r * k), at), lanes)).collect();
+                            for (i, a) in acc.iter_mut().enumerate() {
+                                *a = cg.fma(xv[i / nb as usize], wv[i % nb as usize][s as usize], a.into_vector_value()).into();
+                            }
                         }
                     }
                     acc

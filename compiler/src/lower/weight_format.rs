@@ -1,8 +1,9 @@
 //! Weight formats kernels read directly: f32, f16, bf16 and the GGUF blocks Q8_0, Q4_0, Q4_1,
 //! Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (layouts pinned in gguf/blocks.rs). Matmul and gather walk a
-//! weight row one *step* at a time (32 elements for the quantised formats: a block, or a K-quant
-//! super-block's 32-element part; one vector otherwise) and get that step's values as f32
-//! vectors of the target's lanes, dequantised in registers.
+//! weight row one *step* at a time (a block for the quantised formats: 32 elements, or a K-quant
+//! super-block of 256 in 8 *parts* of 32; one vector otherwise) and get each part's values as f32
+//! vectors of the target's lanes, dequantised in registers. A super-block's part index is a
+//! constant, so its bit offsets and shifts fold away.
 use inkwell::types::VectorType;
 use inkwell::values::{IntValue, PointerValue, VectorValue};
 use inkwell::IntPredicate;
@@ -107,12 +108,22 @@ impl WeightFormat {
 
     /// Elements one step covers with vectors of `lanes`.
     pub fn step(self, lanes: u32) -> u64 {
-        if self.block_bytes().is_some() { BLOCK } else { lanes as u64 }
+        if self.block_bytes().is_some() { BLOCK * self.parts() } else { lanes as u64 }
+    }
+
+    /// Parts of a step: 8 parts of 32 for a K-quant super-block, else 1.
+    pub fn parts(self) -> u64 {
+        if self.block_elems() > BLOCK { self.block_elems() / BLOCK } else { 1 }
     }
 
     /// The f32 values of elements k0 .. k0 + step of the row at `row` (a byte pointer), as
     /// step / lanes vectors of `lanes`. k0 is a multiple of the step.
     pub fn load_step<'ctx>(self, cg: &Cg<'ctx>, row: PointerValue<'ctx>, k0: IntValue<'ctx>, lanes: u32) -> Vec<VectorValue<'ctx>> {
+        (0..self.parts()).flat_map(|part| self.load_part(cg, row, k0, part, lanes)).collect()
+    }
+
+    /// Part `part` of the step at k0: elements k0 + 32·part .. (the whole step where it has one part).
+    pub fn load_part<'ctx>(self, cg: &Cg<'ctx>, row: PointerValue<'ctx>, k0: IntValue<'ctx>, part: u64, lanes: u32) -> Vec<VectorValue<'ctx>> {
         let Some(block_bytes) = self.block_bytes() else {
             let at = cg.byte_ptr(row, cg.mul(k0, cg.int(self.elem_bytes())));
             return vec![match self {
@@ -124,7 +135,7 @@ impl WeightFormat {
         let log2_elems = self.block_elems().trailing_zeros() as u64;
         let block = cg.byte_ptr(row, cg.mul(ok!(cg.b.build_right_shift(k0, cg.int(log2_elems), false, "")), cg.int(block_bytes)));
         if log2_elems > 5 {
-            return self.k_quant_step(cg, block, k0, lanes);
+            return self.k_quant_part(cg, block, part, lanes);
         }
         let half = |offset: u64| f16_splat(cg, block, offset, lanes);
         let d = half(0);
@@ -147,12 +158,14 @@ impl WeightFormat {
                         let q = ok!(cg.b.build_int_z_extend(q, i32s, ""));
                         let mut q = if first < 16 { ok!(cg.b.build_and(q, int_const(15), "")) } else { ok!(cg.b.build_right_shift(q, int_const(4), false, "")) };
                         if let Some(qh) = qh {
-                            // element e's fifth bit is bit e of the u32 at qh
-                            let bits = cg.load_ints(cg.byte_ptr(block, cg.int(qh)), cg.i32.vec_type(1));
-                            let bits = ok!(cg.b.build_shuffle_vector(bits, bits, cg.i32.vec_type(lanes).const_zero(), ""));
-                            let at = VectorType::const_vector(&(0..lanes as u64).map(|i| cg.i32.const_int(first + i, false)).collect::<Vec<_>>());
-                            let bit = ok!(cg.b.build_and(ok!(cg.b.build_right_shift(bits, at, false, "")), int_const(1), ""));
-                            q = ok!(cg.b.build_or(q, ok!(cg.b.build_left_shift(bit, int_const(4), "")), ""));
+                            // element e's fifth bit is bit e of the u32 at qh: this vector's `lanes`
+                            // bits become a lane mask (one mask-register move on AVX-512)
+                            let bits = cg.extract_int(cg.load_ints(cg.byte_ptr(block, cg.int(qh)), cg.i32.vec_type(1)));
+                            let mine = ok!(cg.b.build_right_shift(bits, cg.i32.const_int(first, false), false, ""));
+                            let mine = ok!(cg.b.build_int_truncate(mine, ok!(cg.ctx.custom_width_int_type(std::num::NonZeroU32::new(lanes).expect("lanes > 0"))), ""));
+                            let mask = ok!(cg.b.build_bit_cast(mine, cg.ctx.bool_type().vec_type(lanes), "")).into_vector_value();
+                            let with_bit = ok!(cg.b.build_or(q, int_const(16), ""));
+                            q = ok!(cg.b.build_select(mask, with_bit, q, "")).into_vector_value();
                         }
                         match min {
                             Some(m) => cg.fma(ok!(cg.b.build_signed_int_to_float(q, cg.vt(lanes), "")), d, half(m)),
@@ -169,11 +182,12 @@ impl WeightFormat {
 }
 
 impl WeightFormat {
-    /// Step t = (k0 / 32) % 8 of a K-quant super-block at `block`: elements 32t .. 32t + 32.
-    fn k_quant_step<'ctx>(self, cg: &Cg<'ctx>, block: PointerValue<'ctx>, k0: IntValue<'ctx>, lanes: u32) -> Vec<VectorValue<'ctx>> {
+    /// Part t of a K-quant super-block at `block`: elements 32t .. 32t + 32. t is a constant, so
+    /// the arithmetic on it below folds to constants as it is built.
+    fn k_quant_part<'ctx>(self, cg: &Cg<'ctx>, block: PointerValue<'ctx>, t: u64, lanes: u32) -> Vec<VectorValue<'ctx>> {
         let i32s = cg.i32.vec_type(lanes);
-        let t = ok!(cg.b.build_int_truncate(ok!(cg.b.build_and(ok!(cg.b.build_right_shift(k0, cg.int(5), false, "")), cg.int(7), "")), cg.i32, ""));
         let c = |v: u64| cg.i32.const_int(v, false);
+        let t = c(t);
         let and = |a: IntValue<'ctx>, m: u64| ok!(cg.b.build_and(a, c(m), ""));
         let shr = |a: IntValue<'ctx>, n: IntValue<'ctx>| ok!(cg.b.build_right_shift(a, n, false, ""));
         let at = |off: IntValue<'ctx>| cg.byte_ptr(block, ok!(cg.b.build_int_z_extend(off, cg.i64, "")));
