@@ -25,6 +25,8 @@ enum Command {
     Template(cli::template::TemplateArgs),
     /// Show the prompt a compiled model receives for a conversation.
     Prompt(cli::template::PromptArgs),
+    /// Serve compiled models over an OpenAI-compatible HTTP API (the same as `kiln-serve`).
+    Serve(runtime::serve::ServeArgs),
     /// Score a text file: the model's perplexity on it, window by window.
     Perplexity(cli::perplexity::PerplexityArgs),
     /// Split text into a model's tokens.
@@ -55,6 +57,7 @@ fn main() {
         Command::Template(a) => cli::template::template(a),
         Command::Prompt(a) => cli::template::prompt(a),
         Command::Perplexity(a) => cli::perplexity::perplexity(a),
+        Command::Serve(a) => runtime::serve::serve(a.options()).map_err(Into::into),
         Command::Tokenize(a) => cli::tokenize::tokenize(a),
         Command::Detokenize(a) => cli::tokenize::detokenize(a),
     };

@@ -28,6 +28,8 @@ pub enum Error {
     EmptyPrompt,
     #[error("the prompt has {tokens} tokens but the context holds {context}; shorten it or raise --ctx")]
     ContextFull { tokens: usize, context: usize },
+    #[error("serve: {0}")]
+    Serve(String),
     #[error("perplexity: {0}")]
     Perplexity(String),
     #[error("token id {id} is outside the vocabulary ({vocab})")]

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod pool;
 pub mod prompt;
 pub mod sampler;
+pub mod serve;
 pub mod session;
 pub mod stop;
 pub mod tokenizer;

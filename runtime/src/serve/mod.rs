@@ -1,0 +1,356 @@
+//! `kiln serve`: an OpenAI-compatible HTTP server (axum) for one or more artifacts, each model
+//! answering from its own engine thread (engine.rs), requests queued in arrival order.
+//!
+//! Routes: POST /v1/chat/completions, /v1/completions, /tokenize, /detokenize; GET /v1/models,
+//! /health. Errors in OpenAI's shape (openai.rs).
+mod engine;
+mod openai;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as Sse, KeepAlive};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::sync::mpsc::unbounded_channel;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_stream::StreamExt;
+
+use crate::artifact::Meta;
+use crate::error::{Error, Result};
+use crate::prompt::PromptOptions;
+use crate::tokenizer::Tokenizer;
+use engine::{Engine, Event, Job};
+use openai::{ApiError, ApiResult};
+
+pub struct ServeOptions {
+    pub artifacts: Vec<PathBuf>,
+    pub addr: SocketAddr,
+    /// KV-cache size per model (tokens); None: the model's context, at most 4096.
+    pub ctx: Option<usize>,
+    /// Requests each model holds (running and waiting) before answering 503.
+    pub queue: usize,
+    pub api_key: Option<String>,
+    /// Largest request body, bytes.
+    pub max_body: usize,
+}
+
+/// A served model: its engine, and what the HTTP side needs to build its prompts.
+struct Served {
+    name: String,
+    meta: Meta,
+    tokenizer: Tokenizer,
+    context: usize,
+    engine: Engine,
+}
+
+struct App {
+    models: BTreeMap<String, Served>,
+    options: ServeOptions,
+    next_id: AtomicU64,
+}
+
+/// Loads every artifact, then serves until SIGINT or SIGTERM.
+pub fn serve(options: ServeOptions) -> Result<()> {
+    let mut models = BTreeMap::new();
+    for path in &options.artifacts {
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let model = crate::Model::open(path, Some(options.ctx.unwrap_or(4096)))?;
+        let (meta, context) = (model.artifact.meta.clone(), model.executor.cache.context);
+        let session = crate::session::Session::new(model, Tokenizer::for_artifact(&meta)?);
+        let engine = Engine::start(session, meta.eos_token_ids.clone());
+        let served = Served { name: name.clone(), tokenizer: Tokenizer::for_artifact(&meta)?, meta, context, engine };
+        if models.insert(name.clone(), served).is_some() {
+            return Err(Error::Serve(format!("two artifacts are named '{name}'")));
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| Error::Serve(e.to_string()))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(options.addr).await.map_err(|e| Error::Serve(format!("{}: {e}", options.addr)))?;
+        let addr = listener.local_addr().map_err(|e| Error::Serve(e.to_string()))?;
+        let names: Vec<&String> = models.keys().collect();
+        eprintln!("kiln serve: listening on http://{addr} (models: {})", names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+        let limit = options.max_body;
+        let app = Arc::new(App { models, options, next_id: AtomicU64::new(1) });
+        let router = Router::new()
+            .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+            .route("/v1/models", get(list_models))
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/completions", post(completions))
+            .route("/tokenize", post(tokenize))
+            .route("/detokenize", post(detokenize))
+            .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+            .layer(DefaultBodyLimit::max(limit))
+            .with_state(app);
+        axum::serve(listener, router).with_graceful_shutdown(shutdown()).await.map_err(|e| Error::Serve(e.to_string()))
+    })
+}
+
+async fn shutdown() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut int, mut term) = (signal(SignalKind::interrupt()).expect("SIGINT handler"), signal(SignalKind::terminate()).expect("SIGTERM handler"));
+    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    eprintln!("kiln serve: stopping (requests running finish first)");
+}
+
+impl App {
+    fn authorize(&self, headers: &HeaderMap) -> ApiResult<()> {
+        let Some(key) = &self.options.api_key else { return Ok(()) };
+        let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(key.as_str()) {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong API key (Authorization: Bearer …)"));
+        }
+        Ok(())
+    }
+
+    /// The model a request names; with one model served, an absent name means it.
+    fn model(&self, body: &Value) -> ApiResult<&Served> {
+        match body.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) {
+            Some(name) => self.models.get(name).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("model '{name}' is not served here (see /v1/models)"))),
+            None if self.models.len() == 1 => Ok(self.models.values().next().expect("one model")),
+            None => Err(ApiError::bad_request("'model' is required when several models are served")),
+        }
+    }
+
+    fn request(&self, headers: &HeaderMap, body: std::result::Result<Bytes, BytesRejection>) -> ApiResult<Value> {
+        self.authorize(headers)?;
+        let body = body.map_err(|e| match e {
+            BytesRejection::FailedToBufferBody(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is over {} bytes", self.options.max_body)),
+            other => ApiError::bad_request(other.to_string()),
+        })?;
+        let value: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(ApiError::bad_request("the request body must be a JSON object"));
+        }
+        Ok(value)
+    }
+
+    fn id(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+async fn list_models(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    app.authorize(&headers)?;
+    let data: Vec<Value> = app.models.keys().map(|name| json!({"id": name, "object": "model", "created": now(), "owned_by": "kiln"})).collect();
+    Ok(Json(json!({"object": "list", "data": data})))
+}
+
+async fn chat(State(app): State<Arc<App>>, headers: HeaderMap, body: std::result::Result<Bytes, BytesRejection>) -> Response {
+    let run = || -> ApiResult<(Value, Vec<u32>, String)> {
+        let body = app.request(&headers, body)?;
+        let model = app.model(&body)?;
+        let messages = body.get("messages").and_then(Value::as_array).filter(|m| !m.is_empty()).ok_or_else(|| ApiError::bad_request("'messages' must be a non-empty list"))?;
+        let messages: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                let mut m = m.clone();
+                if m.get("role").and_then(Value::as_str).is_none() {
+                    return Err(ApiError::bad_request("every message needs a 'role'"));
+                }
+                m["content"] = openai::message_text(m.get("content").unwrap_or(&Value::Null))?.into();
+                Ok(m)
+            })
+            .collect::<ApiResult<_>>()?;
+        let vars = body.get("chat_template_kwargs").and_then(Value::as_object).cloned().unwrap_or_default();
+        let opts = PromptOptions { tools: body.get("tools").filter(|t| !t.is_null()).cloned(), add_generation_prompt: true, vars };
+        let text = crate::prompt::render(&model.meta, &messages, &opts).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let ids = model.tokenizer.encode(&text).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok((body, ids, String::new()))
+    };
+    match run() {
+        Ok((body, ids, echo)) => respond(&app, &body, ids, echo, Kind::Chat).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn completions(State(app): State<Arc<App>>, headers: HeaderMap, body: std::result::Result<Bytes, BytesRejection>) -> Response {
+    let run = || -> ApiResult<(Value, Vec<u32>, String)> {
+        let body = app.request(&headers, body)?;
+        let model = app.model(&body)?;
+        let ids = match body.get("prompt") {
+            Some(Value::String(s)) => model.tokenizer.encode(s).map_err(|e| ApiError::bad_request(e.to_string()))?,
+            Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_u64) => token_ids(model, a)?,
+            _ => return Err(ApiError::bad_request("'prompt' must be a string or a list of token ids")),
+        };
+        let echo = if body.get("echo").and_then(Value::as_bool).unwrap_or(false) { model.tokenizer.decode(&ids).map_err(|e| ApiError::bad_request(e.to_string()))? } else { String::new() };
+        Ok((body, ids, echo))
+    };
+    match run() {
+        Ok((body, ids, echo)) => respond(&app, &body, ids, echo, Kind::Completion).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn token_ids(model: &Served, list: &[Value]) -> ApiResult<Vec<u32>> {
+    let vocab = model.tokenizer.vocab_size();
+    list.iter()
+        .map(|v| v.as_u64().filter(|&id| (id as usize) < vocab).map(|id| id as u32).ok_or_else(|| ApiError::bad_request(format!("token {v} is outside the vocabulary ({vocab})"))))
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Chat,
+    Completion,
+}
+
+impl Kind {
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::Chat => "chatcmpl",
+            Kind::Completion => "cmpl",
+        }
+    }
+
+    fn object(self, stream: bool) -> &'static str {
+        match (self, stream) {
+            (Kind::Chat, false) => "chat.completion",
+            (Kind::Chat, true) => "chat.completion.chunk",
+            (Kind::Completion, _) => "text_completion",
+        }
+    }
+
+    /// One choice carrying `text` (a delta when streaming).
+    fn choice(self, text: &str, finish: Option<&str>, stream: bool) -> Value {
+        match (self, stream) {
+            (Kind::Chat, false) => json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}),
+            (Kind::Chat, true) => json!({"index": 0, "delta": if finish.is_some() { json!({}) } else { json!({"content": text}) }, "finish_reason": finish}),
+            (Kind::Completion, _) => json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish}),
+        }
+    }
+}
+
+/// Queues the request on its model and answers: a whole response, or server-sent events.
+async fn respond(app: &App, body: &Value, prompt: Vec<u32>, echo: String, kind: Kind) -> Response {
+    let result: ApiResult<Response> = async {
+        let model = app.model(body)?;
+        let generation = openai::generation(body)?;
+        if prompt.len() >= model.context {
+            return Err(ApiError::bad_request(format!("the prompt has {} tokens; this server's context holds {} (--ctx), leaving none to generate", prompt.len(), model.context)));
+        }
+        let (events, receiver) = unbounded_channel();
+        let max_tokens = generation.max_tokens.unwrap_or(usize::MAX);
+        let job = Job { prompt, sampling: generation.sampling, max_tokens, stop: generation.stop, cancel: Arc::new(AtomicBool::new(false)), events };
+        if model.engine.submit(job, app.options.queue).is_err() {
+            return Err(ApiError { retry_after: Some(1), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("'{}' has {} requests queued; try again", model.name, app.options.queue)) });
+        }
+        let (id, created, name) = (app.id(kind.prefix()), now(), model.name.clone());
+        let envelope = move |choices: Value, usage: Option<Value>, stream: bool| {
+            let mut v = json!({"id": id, "object": kind.object(stream), "created": created, "model": name, "choices": choices});
+            if let Some(u) = usage {
+                v["usage"] = u;
+            }
+            v
+        };
+        if !generation.stream {
+            return Ok(Json(collect(receiver, echo, kind, envelope).await).into_response());
+        }
+        let include_usage = generation.include_usage;
+        let first = matches!(kind, Kind::Chat).then(|| json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}));
+        let head = first.map(|c| envelope(json!([c]), None, true)).into_iter().chain((!echo.is_empty()).then(|| envelope(json!([kind.choice(&echo, None, true)]), None, true)));
+        let head: Vec<Value> = head.collect();
+        // a task turns engine events into SSE payloads; when the client goes, its sends fail, it
+        // drops the engine's channel, and the engine cancels the request at its next token
+        let (payloads, out) = unbounded_channel::<String>();
+        tokio::spawn(async move {
+            let mut receiver = receiver;
+            let mut send = |v: Value| payloads.send(v.to_string()).is_ok();
+            if !head.into_iter().all(&mut send) {
+                return;
+            }
+            while let Some(event) = receiver.recv().await {
+                let sent = match event {
+                    Event::Text(t) => send(envelope(json!([kind.choice(&t, None, true)]), None, true)),
+                    Event::Done { finish, stats } => {
+                        send(envelope(json!([kind.choice("", Some(openai::finish_reason(finish)), true)]), None, true))
+                            && (!include_usage || send(envelope(json!([]), Some(openai::usage(&stats)), true)))
+                    }
+                    Event::Failed(e) => send(json!({"error": {"message": e, "type": "server_error", "code": 500}})),
+                };
+                if !sent {
+                    return;
+                }
+            }
+            let _ = payloads.send("[DONE]".into());
+        });
+        let stream = UnboundedReceiverStream::new(out).map(|data| Ok::<_, Infallible>(Sse::default().data(data)));
+        Ok(axum::response::Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// A whole (non-streamed) response from the engine's events.
+async fn collect(mut receiver: tokio::sync::mpsc::UnboundedReceiver<Event>, echo: String, kind: Kind, envelope: impl Fn(Value, Option<Value>, bool) -> Value) -> Value {
+    let mut text = echo;
+    while let Some(event) = receiver.recv().await {
+        match event {
+            Event::Text(t) => text.push_str(&t),
+            Event::Done { finish, stats } => return envelope(json!([kind.choice(&text, Some(openai::finish_reason(finish)), false)]), Some(openai::usage(&stats)), false),
+            Event::Failed(e) => return json!({"error": {"message": e, "type": "server_error", "code": 500}}),
+        }
+    }
+    json!({"error": {"message": "the engine stopped", "type": "server_error", "code": 500}})
+}
+
+async fn tokenize(State(app): State<Arc<App>>, headers: HeaderMap, body: std::result::Result<Bytes, BytesRejection>) -> ApiResult<Json<Value>> {
+    let body = app.request(&headers, body)?;
+    let model = app.model(&body)?;
+    let text = body.get("content").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("'content' must be a string"))?;
+    let ids = model.tokenizer.encode(text).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Json(json!({"tokens": ids})))
+}
+
+async fn detokenize(State(app): State<Arc<App>>, headers: HeaderMap, body: std::result::Result<Bytes, BytesRejection>) -> ApiResult<Json<Value>> {
+    let body = app.request(&headers, body)?;
+    let model = app.model(&body)?;
+    let ids = token_ids(model, body.get("tokens").and_then(Value::as_array).ok_or_else(|| ApiError::bad_request("'tokens' must be a list of token ids"))?)?;
+    Ok(Json(json!({"content": model.tokenizer.decode(&ids).map_err(|e| ApiError::bad_request(e.to_string()))?})))
+}
+
+/// The command line of `kiln serve` and `kiln-serve`.
+#[derive(clap::Parser, Debug)]
+#[command(name = "kiln-serve", about = "Serve compiled models over an OpenAI-compatible HTTP API")]
+pub struct ServeArgs {
+    /// Compiled models (`kiln compile`); each is served under its file name without `.kiln`.
+    #[arg(required = true)]
+    pub artifacts: Vec<PathBuf>,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// KV-cache size per model, tokens [default: the model's context, at most 4096]
+    #[arg(long)]
+    pub ctx: Option<usize>,
+    /// Requests per model, running and waiting, before the server answers 503
+    #[arg(long, default_value_t = 16)]
+    pub queue: usize,
+    /// Require `Authorization: Bearer KEY` on every request
+    #[arg(long, env = "KILN_API_KEY")]
+    pub api_key: Option<String>,
+    /// Largest request body, bytes
+    #[arg(long, default_value_t = 4 << 20)]
+    pub max_body: usize,
+}
+
+impl ServeArgs {
+    pub fn options(self) -> ServeOptions {
+        ServeOptions { artifacts: self.artifacts, addr: SocketAddr::new(self.host, self.port), ctx: self.ctx, queue: self.queue.max(1), api_key: self.api_key, max_body: self.max_body }
+    }
+}

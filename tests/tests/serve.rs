@@ -1,0 +1,179 @@
+//! `kiln serve` over real HTTP: the OpenAI routes with the default model (answers equal `kiln
+//! run`'s, streamed equal to whole, prefix reuse counted), the `openai` Python client, errors in
+//! OpenAI's shape with their status codes, a vanished client's request cancelled, SIGTERM.
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use kiln_tests::*;
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(artifact: &std::path::Path, extra: &[&str]) -> Server {
+        let mut child = kiln().arg("serve").arg(artifact).args(["--port", "0"]).args(extra).stderr(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| panic!("no address in {line:?}")).to_string();
+        Server { child, addr }
+    }
+
+    /// (status, body) of one request.
+    fn request(&self, method: &str, path: &str, body: &str, headers: &[&str]) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}", body.len()).unwrap();
+        let mut response = String::new();
+        s.read_to_string(&mut response).unwrap();
+        let status = response[9..12].parse().unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let chunked = head.to_lowercase().contains("transfer-encoding: chunked");
+        (status, if chunked { dechunk(body) } else { body.to_string() })
+    }
+
+    fn json(&self, path: &str, body: Value) -> (u16, Value) {
+        let (status, text) = self.request("POST", path, &body.to_string(), &[]);
+        (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The body of a chunked transfer, joined.
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or_else(|_| panic!("bad chunk size in {body:?}"));
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = &after[n + 2..];
+    }
+    out
+}
+
+/// SSE `data:` payloads.
+fn events(body: &str) -> Vec<String> {
+    body.lines().filter_map(|l| l.strip_prefix("data: ")).map(String::from).collect()
+}
+
+fn artifact() -> std::path::PathBuf {
+    real_model::compiled("SmolLM2-135M-Instruct.Q4_1.gguf", "model")
+}
+
+#[test]
+fn chat_and_completions_answer_as_kiln_run_does() {
+    let artifact = artifact();
+    let server = Server::start(&artifact, &[]);
+    assert_eq!(server.request("GET", "/health", "", &[]), (200, json!({"status": "ok"}).to_string()));
+    let (_, models) = server.request("GET", "/v1/models", "", &[]);
+    assert_eq!(serde_json::from_str::<Value>(&models).unwrap()["data"][0]["id"], "model");
+
+    let question = "What is the capital of France?";
+    let run = kiln().arg("run").arg(&artifact).args(["--temperature", "0", "--max-tokens", "20", question]).output().unwrap();
+    let expected = String::from_utf8(run.stdout).unwrap();
+    let request = json!({"model": "model", "messages": [{"role": "user", "content": question}], "temperature": 0, "max_tokens": 20});
+    let (status, whole) = server.json("/v1/chat/completions", request.clone());
+    assert_eq!(status, 200, "{whole}");
+    let content = whole["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(content, expected.trim_end_matches('\n'));
+    assert!(content.contains("Paris"), "{content}");
+
+    // streamed: the same text in deltas, a finish reason, usage, [DONE]; the prompt is cached now
+    let mut streamed = request.clone();
+    streamed["stream"] = true.into();
+    streamed["stream_options"] = json!({"include_usage": true});
+    let (status, body) = server.request("POST", "/v1/chat/completions", &streamed.to_string(), &[]);
+    assert_eq!(status, 200);
+    let events = events(&body);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> = events[..events.len() - 1].iter().map(|e| serde_json::from_str(e).unwrap()).collect();
+    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(text, content);
+    assert_eq!(chunks.iter().filter_map(|c| c["choices"][0]["finish_reason"].as_str()).collect::<Vec<_>>(), [whole["choices"][0]["finish_reason"].as_str().unwrap()]);
+    let usage = &chunks.last().unwrap()["usage"];
+    assert_eq!(usage["prompt_tokens"], whole["usage"]["prompt_tokens"]);
+    assert!(usage["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap() > 10, "{usage}");
+
+    // completions: a text prompt with echo, and the same prompt as token ids
+    let (_, done) = server.json("/v1/completions", json!({"prompt": "The capital of France is", "max_tokens": 6, "temperature": 0, "echo": true}));
+    let text = done["choices"][0]["text"].as_str().unwrap();
+    assert!(text.starts_with("The capital of France is Paris"), "{text}");
+    let (_, ids) = server.json("/tokenize", json!({"content": "The capital of France is"}));
+    let (_, by_ids) = server.json("/v1/completions", json!({"prompt": ids["tokens"], "max_tokens": 6, "temperature": 0}));
+    assert_eq!(format!("The capital of France is{}", by_ids["choices"][0]["text"].as_str().unwrap()), text);
+    let (_, back) = server.json("/detokenize", json!({"tokens": ids["tokens"]}));
+    assert_eq!(back["content"], "The capital of France is");
+}
+
+#[test]
+fn the_openai_python_client_talks_to_it() {
+    let server = Server::start(&artifact(), &[]);
+    let script = format!(
+        "from openai import OpenAI\nc = OpenAI(base_url='http://{}/v1', api_key='x')\n\
+         r = c.chat.completions.create(model='model', messages=[{{'role': 'user', 'content': 'What is the capital of France?'}}], temperature=0, max_tokens=12)\n\
+         s = ''.join(ch.choices[0].delta.content or '' for ch in c.chat.completions.create(model='model', messages=[{{'role': 'user', 'content': 'What is the capital of France?'}}], temperature=0, max_tokens=12, stream=True))\n\
+         assert s == r.choices[0].message.content, (s, r)\nprint(r.choices[0].message.content)",
+        server.addr
+    );
+    let out = std::process::Command::new(root().join(".venv/bin/python")).args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Paris"));
+}
+
+#[test]
+fn errors_come_in_openai_shape() {
+    let artifact = artifact();
+    let server = Server::start(&artifact, &["--ctx", "32", "--max-body", "2000", "--api-key", "secret"]);
+    let auth = ["Authorization: Bearer secret"];
+    let check = |(status, body): (u16, String), want: u16, needle: &str| {
+        let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert_eq!(status, want, "{body}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(needle), "'{needle}' not in {body}");
+    };
+    let chat = |body: &str| server.request("POST", "/v1/chat/completions", body, &auth);
+    check(server.request("GET", "/v1/models", "", &[]), 401, "API key");
+    check(server.request("GET", "/v1/models", "", &["Authorization: Bearer wrong"]), 401, "API key");
+    check(chat("{not json"), 400, "invalid JSON");
+    check(chat(r#"{"messages": []}"#), 400, "'messages'");
+    check(chat(r#"{"model": "other", "messages": [{"role": "user", "content": "hi"}]}"#), 404, "'other'");
+    check(chat(r#"{"messages": [{"role": "user", "content": "hi"}], "logprobs": true}"#), 400, "logprobs");
+    check(chat(r#"{"messages": [{"role": "user", "content": "hi"}], "temperature": 7}"#), 400, "temperature");
+    check(chat(&json!({"messages": [{"role": "user", "content": "word ".repeat(40)}]}).to_string()), 400, "context holds 32");
+    check(chat(&json!({"messages": [{"role": "user", "content": "x".repeat(3000)}]}).to_string()), 413, "over 2000 bytes");
+    check(server.request("GET", "/v2/nothing", "", &auth), 404, "no such route");
+}
+
+#[test]
+fn a_vanished_client_frees_the_model_and_sigterm_stops_cleanly() {
+    let server = Server::start(&artifact(), &["--ctx", "4096"]);
+    // a long streamed answer, abandoned after its first bytes
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    let body = json!({"prompt": "Once upon a time", "max_tokens": 4000, "temperature": 0.8, "seed": 1, "stream": true}).to_string();
+    write!(s, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut first = [0u8; 64];
+    s.read_exact(&mut first).unwrap();
+    drop(s);
+    // the next request runs as soon as the abandoned one notices (one token), not after 4000 tokens
+    let start = Instant::now();
+    let (status, _) = server.json("/v1/completions", json!({"prompt": "Hi", "max_tokens": 2}));
+    assert_eq!(status, 200);
+    assert!(start.elapsed() < Duration::from_secs(30), "the abandoned request kept the model for {:?}", start.elapsed());
+
+    let mut server = server;
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
