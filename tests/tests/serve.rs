@@ -1,6 +1,7 @@
 //! `kiln serve` over real HTTP: the OpenAI routes with the default model (answers equal `kiln
 //! run`'s, streamed equal to whole, prefix reuse counted), the `openai` Python client, errors in
-//! OpenAI's shape with their status codes, a vanished client's request cancelled, SIGTERM.
+//! OpenAI's shape with their status codes, a vanished client's request cancelled, SIGTERM, two
+//! models served side by side by name.
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
@@ -176,4 +177,28 @@ fn a_vanished_client_frees_the_model_and_sigterm_stops_cleanly() {
     unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn several_models_each_answer_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let (tiny, other) = (compile(&fixture("llama_tied_gqa"), &a), compile(&fixture("qwen2_untied_bias"), &b));
+    let (tiny_named, other_named) = (dir.path().join("tiny.kiln"), dir.path().join("other.kiln"));
+    std::fs::rename(tiny, &tiny_named).unwrap();
+    std::fs::rename(other, &other_named).unwrap();
+    let server = Server::start(&tiny_named, &[other_named.to_str().unwrap()]);
+    let (_, models) = server.request("GET", "/v1/models", "", &[]);
+    let names: Vec<String> = serde_json::from_str::<Value>(&models).unwrap()["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["other", "tiny"]);
+    let ask = |model: &str| server.json("/v1/completions", json!({"model": model, "prompt": [5, 17, 3], "max_tokens": 4, "temperature": 0}));
+    let (tiny_answer, other_answer) = (ask("tiny"), ask("other"));
+    assert_eq!((tiny_answer.0, other_answer.0), (200, 200));
+    assert_eq!(tiny_answer.1["model"], "tiny");
+    assert_eq!(other_answer.1["model"], "other");
+    assert_ne!(tiny_answer.1["choices"][0]["text"], other_answer.1["choices"][0]["text"], "two different models");
+    let (status, _) = server.json("/v1/completions", json!({"prompt": [5]}));
+    assert_eq!(status, 400, "with two models a request must name one");
 }
