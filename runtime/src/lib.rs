@@ -16,6 +16,7 @@ pub mod sampler;
 pub mod serve;
 pub mod session;
 pub mod stop;
+pub mod tags;
 pub mod tokenizer;
 
 pub use error::{Error, Result};

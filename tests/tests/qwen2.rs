@@ -12,6 +12,12 @@ fn artifact() -> &'static PathBuf {
     ARTIFACT.get_or_init(|| real_model::compiled("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "qwen-model"))
 }
 
+/// The same weights as a float32 Hugging Face folder, compiled once (tests run in parallel).
+fn hf_artifact() -> &'static PathBuf {
+    static ARTIFACT: OnceLock<PathBuf> = OnceLock::new();
+    ARTIFACT.get_or_init(|| real_model::compiled("qwen2.5-coder-0.5b-instruct-hf", "qwen-hf"))
+}
+
 #[test]
 fn greedy_continuations_match_transformers() {
     real_model::greedy_continuations_match(artifact(), "qwen2_reference.json");
@@ -25,9 +31,8 @@ fn tokenizer_from_gguf_matches_transformers_and_round_trips() {
 /// The Hugging Face folder transformers writes from the GGUF: the same greedy tokens.
 #[test]
 fn hugging_face_folder_gives_the_same_greedy_tokens() {
-    let artifact = real_model::compiled("qwen2.5-coder-0.5b-instruct-hf", "qwen-hf");
-    real_model::greedy_continuations_match(&artifact, "qwen2_reference.json");
-    real_model::tokenizer_matches(&artifact, "qwen2_reference.json");
+    real_model::greedy_continuations_match(hf_artifact(), "qwen2_reference.json");
+    real_model::tokenizer_matches(hf_artifact(), "qwen2_reference.json");
 }
 
 /// `--quant q8_0` on the float32 folder: a quarter of the bytes, perplexity within 1% of the
@@ -39,7 +44,7 @@ fn q8_0_quantisation_keeps_perplexity() {
     let dir = kiln_tests::test_dir("qwen-q8_0");
     let quant = compiler::lower::weight_format::WeightFormat::Q8_0;
     let q8 = kiln_tests::reencode::compile_with(&source, &dir.join("q8_0.kiln"), &compiler::compile::Options { quant: Some(quant), kv: runtime::plan::KvDtype::F32, ..Default::default() });
-    let f32_bytes = std::fs::metadata(real_model::compiled("qwen2.5-coder-0.5b-instruct-hf", "qwen-hf")).unwrap().len();
+    let f32_bytes = std::fs::metadata(hf_artifact()).unwrap().len();
     assert!(std::fs::metadata(&q8).unwrap().len() * 3 < f32_bytes, "Q8_0 artifact should be about a quarter of the f32 one");
     let text = std::fs::read_to_string(fixture("perplexity.txt")).unwrap();
     let ppl = |artifact: &std::path::Path| {

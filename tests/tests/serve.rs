@@ -70,8 +70,10 @@ fn events(body: &str) -> Vec<String> {
     body.lines().filter_map(|l| l.strip_prefix("data: ")).map(String::from).collect()
 }
 
+/// The default model, compiled once for all the tests here (they run in parallel).
 fn artifact() -> std::path::PathBuf {
-    real_model::compiled("SmolLM2-135M-Instruct.Q4_1.gguf", "model")
+    static ARTIFACT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    ARTIFACT.get_or_init(|| real_model::compiled("SmolLM2-135M-Instruct.Q4_1.gguf", "model")).clone()
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! whole.
 use std::io::Write;
 
+use runtime::tags::{Segment, TagSplitter};
+
 const OPEN: &str = "<think>";
 const CLOSE: &str = "</think>";
 const DIM: &str = "\x1b[2m";
@@ -17,70 +19,52 @@ pub enum Show {
 
 pub struct ThinkingView {
     show: Show,
-    inside: bool,
-    pending: String,
+    tags: TagSplitter,
     /// Hidden thinking just ended: the blank lines before the answer are dropped too.
     trim_next: bool,
 }
 
+const PAIR: [(&str, &str); 1] = [(OPEN, CLOSE)];
+
 impl ThinkingView {
     /// `prompt` is the rendered prompt: templates that open `<think>` themselves start inside.
     pub fn new(show: Show, prompt: &str) -> ThinkingView {
-        let tail = prompt.trim_end();
-        let inside = tail.rfind(OPEN).is_some_and(|o| tail.rfind(CLOSE).is_none_or(|c| c < o));
-        let mut view = ThinkingView { show, inside: false, pending: String::new(), trim_next: false };
-        if inside {
-            view.pending.push_str(OPEN);
-        }
-        view
+        let inside = TagSplitter::ends_inside(prompt, PAIR[0]).then_some(0);
+        ThinkingView { show, tags: TagSplitter::new(&PAIR, inside), trim_next: false }
     }
 
     /// Writes what of `piece` can be shown now.
     pub fn push(&mut self, out: &mut dyn Write, piece: &str) -> std::io::Result<()> {
-        self.pending.push_str(piece);
-        loop {
-            let tag = if self.inside { CLOSE } else { OPEN };
-            if let Some(at) = self.pending.find(tag) {
-                let text: String = self.pending.drain(..at + tag.len()).collect();
-                self.write(out, &text[..at])?;
-                self.toggle(out)?;
-                continue;
-            }
-            // hold back a tail that may be the start of the tag
-            let keep = (1..tag.len()).rev().find(|&n| self.pending.ends_with(&tag[..n])).unwrap_or(0);
-            let text: String = self.pending.drain(..self.pending.len() - keep).collect();
-            return self.write(out, &text);
-        }
+        let segments = self.tags.push(piece);
+        self.show_all(out, segments)
     }
 
     pub fn finish(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
-        let rest = std::mem::take(&mut self.pending);
-        self.write(out, &rest)?;
-        if self.inside && self.show == Show::Dimmed {
+        let segments = self.tags.finish();
+        self.show_all(out, segments)?;
+        if self.tags.inside().is_some() && self.show == Show::Dimmed {
             out.write_all(UNDIM.as_bytes())?;
         }
         out.flush()
     }
 
-    fn toggle(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
-        self.inside = !self.inside;
-        self.trim_next = self.show == Show::Hidden && !self.inside;
-        match (self.show, self.inside) {
-            (Show::Hidden, _) => Ok(()),
-            (Show::Dimmed, true) => write!(out, "{DIM}{OPEN}"),
-            (Show::Dimmed, false) => write!(out, "{CLOSE}{UNDIM}"),
-            (Show::Plain, true) => write!(out, "{OPEN}"),
-            (Show::Plain, false) => write!(out, "{CLOSE}"),
+    fn show_all(&mut self, out: &mut dyn Write, segments: Vec<Segment>) -> std::io::Result<()> {
+        for segment in segments {
+            match (segment, self.show) {
+                (Segment::Text(Some(_), _), Show::Hidden) => {}
+                (Segment::Text(_, text), _) => {
+                    let text = if self.trim_next { text.trim_start().to_string() } else { text };
+                    self.trim_next &= text.is_empty();
+                    out.write_all(text.as_bytes())?;
+                }
+                (Segment::Open(_), Show::Dimmed) => write!(out, "{DIM}{OPEN}")?,
+                (Segment::Open(_), Show::Plain) => write!(out, "{OPEN}")?,
+                (Segment::Close(_), Show::Dimmed) => write!(out, "{CLOSE}{UNDIM}")?,
+                (Segment::Close(_), Show::Plain) => write!(out, "{CLOSE}")?,
+                (Segment::Close(_), Show::Hidden) => self.trim_next = true,
+                (Segment::Open(_), Show::Hidden) => {}
+            }
         }
-    }
-
-    fn write(&mut self, out: &mut dyn Write, text: &str) -> std::io::Result<()> {
-        if self.inside && self.show == Show::Hidden {
-            return Ok(());
-        }
-        let text = if self.trim_next { text.trim_start() } else { text };
-        self.trim_next &= text.is_empty();
-        out.write_all(text.as_bytes())?;
         out.flush()
     }
 }

@@ -2,7 +2,9 @@
 //! answering from its own engine thread (engine.rs), requests queued in arrival order.
 //!
 //! Routes: POST /v1/chat/completions, /v1/completions, /tokenize, /detokenize; GET /v1/models,
-//! /health. Errors in OpenAI's shape (openai.rs).
+//! /health. Errors in OpenAI's shape (openai.rs); chat answers split into reasoning, tool calls
+//! and content (answer.rs).
+mod answer;
 mod engine;
 mod openai;
 
@@ -31,6 +33,8 @@ use crate::artifact::Meta;
 use crate::error::{Error, Result};
 use crate::prompt::PromptOptions;
 use crate::tokenizer::Tokenizer;
+use crate::session::Finish;
+use answer::{AnswerParser, Delta};
 use engine::{Engine, Event, Job};
 use openai::{ApiError, ApiResult};
 
@@ -171,10 +175,10 @@ async fn chat(State(app): State<Arc<App>>, headers: HeaderMap, body: std::result
         let opts = PromptOptions { tools: body.get("tools").filter(|t| !t.is_null()).cloned(), add_generation_prompt: true, vars };
         let text = crate::prompt::render(&model.meta, &messages, &opts).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let ids = model.tokenizer.encode(&text).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        Ok((body, ids, String::new()))
+        Ok((body, ids, text))
     };
     match run() {
-        Ok((body, ids, echo)) => respond(&app, &body, ids, echo, Kind::Chat).await,
+        Ok((body, ids, prompt)) => respond(&app, &body, ids, String::new(), Kind::Chat { prompt }).await,
         Err(e) => e.into_response(),
     }
 }
@@ -204,36 +208,58 @@ fn token_ids(model: &Served, list: &[Value]) -> ApiResult<Vec<u32>> {
         .collect()
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Kind {
-    Chat,
+    /// With the rendered prompt (a template may open `<think>` itself).
+    Chat { prompt: String },
     Completion,
 }
 
 impl Kind {
-    fn prefix(self) -> &'static str {
+    fn prefix(&self) -> &'static str {
         match self {
-            Kind::Chat => "chatcmpl",
+            Kind::Chat { .. } => "chatcmpl",
             Kind::Completion => "cmpl",
         }
     }
 
-    fn object(self, stream: bool) -> &'static str {
+    fn object(&self, stream: bool) -> &'static str {
         match (self, stream) {
-            (Kind::Chat, false) => "chat.completion",
-            (Kind::Chat, true) => "chat.completion.chunk",
+            (Kind::Chat { .. }, false) => "chat.completion",
+            (Kind::Chat { .. }, true) => "chat.completion.chunk",
             (Kind::Completion, _) => "text_completion",
         }
     }
 
-    /// One choice carrying `text` (a delta when streaming).
-    fn choice(self, text: &str, finish: Option<&str>, stream: bool) -> Value {
-        match (self, stream) {
-            (Kind::Chat, false) => json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}),
-            (Kind::Chat, true) => json!({"index": 0, "delta": if finish.is_some() { json!({}) } else { json!({"content": text}) }, "finish_reason": finish}),
-            (Kind::Completion, _) => json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish}),
+    /// The whole answer's one choice.
+    fn choice(&self, text: &str, finish: Finish) -> Value {
+        let reason = openai::finish_reason(finish);
+        match self {
+            Kind::Chat { prompt } => {
+                let (message, called) = answer::message(prompt, text);
+                json!({"index": 0, "message": message, "finish_reason": if called { "tool_calls" } else { reason }})
+            }
+            Kind::Completion => json!({"index": 0, "text": text, "logprobs": null, "finish_reason": reason}),
         }
     }
+}
+
+/// A streamed choice: a delta (chat) or a piece of text (completions), or the closing one.
+fn chunk_choice(chat: bool, delta: Option<Delta>, finish: Option<&str>) -> Value {
+    if !chat {
+        let text = match delta {
+            Some(Delta::Content(t)) => t,
+            _ => String::new(),
+        };
+        return json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish});
+    }
+    let delta = match delta {
+        Some(Delta::Content(t)) => json!({"content": t}),
+        Some(Delta::Reasoning(t)) => json!({"reasoning_content": t}),
+        Some(Delta::ToolCall(c)) => json!({"tool_calls": [c]}),
+        None => json!({}),
+    };
+    json!({"index": 0, "delta": delta, "finish_reason": finish})
 }
 
 /// Queues the request on its model and answers: a whole response, or server-sent events.
@@ -251,8 +277,9 @@ async fn respond(app: &App, body: &Value, prompt: Vec<u32>, echo: String, kind: 
             return Err(ApiError { retry_after: Some(1), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("'{}' has {} requests queued; try again", model.name, app.options.queue)) });
         }
         let (id, created, name) = (app.id(kind.prefix()), now(), model.name.clone());
+        let object = [kind.object(false), kind.object(true)];
         let envelope = move |choices: Value, usage: Option<Value>, stream: bool| {
-            let mut v = json!({"id": id, "object": kind.object(stream), "created": created, "model": name, "choices": choices});
+            let mut v = json!({"id": id, "object": object[usize::from(stream)], "created": created, "model": name, "choices": choices});
             if let Some(u) = usage {
                 v["usage"] = u;
             }
@@ -262,8 +289,13 @@ async fn respond(app: &App, body: &Value, prompt: Vec<u32>, echo: String, kind: 
             return Ok(Json(collect(receiver, echo, kind, envelope).await).into_response());
         }
         let include_usage = generation.include_usage;
-        let first = matches!(kind, Kind::Chat).then(|| json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}));
-        let head = first.map(|c| envelope(json!([c]), None, true)).into_iter().chain((!echo.is_empty()).then(|| envelope(json!([kind.choice(&echo, None, true)]), None, true)));
+        let mut parser = match &kind {
+            Kind::Chat { prompt } => Some(AnswerParser::new(prompt)),
+            Kind::Completion => None,
+        };
+        let chat = parser.is_some();
+        let first = chat.then(|| json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}));
+        let head = first.map(|c| envelope(json!([c]), None, true)).into_iter().chain((!echo.is_empty()).then(|| envelope(json!([chunk_choice(false, Some(Delta::Content(echo.clone())), None)]), None, true)));
         let head: Vec<Value> = head.collect();
         // a task turns engine events into SSE payloads; when the client goes, its sends fail, it
         // drops the engine's channel, and the engine cancels the request at its next token
@@ -274,11 +306,23 @@ async fn respond(app: &App, body: &Value, prompt: Vec<u32>, echo: String, kind: 
             if !head.into_iter().all(&mut send) {
                 return;
             }
+            let deltas = |parser: &mut Option<AnswerParser>, text: Option<&str>| -> Vec<Delta> {
+                match (parser.as_mut(), text) {
+                    (Some(p), Some(t)) => p.push(t),
+                    (Some(p), None) => p.finish(),
+                    (None, t) => t.map(|t| vec![Delta::Content(t.to_string())]).unwrap_or_default(),
+                }
+            };
             while let Some(event) = receiver.recv().await {
                 let sent = match event {
-                    Event::Text(t) => send(envelope(json!([kind.choice(&t, None, true)]), None, true)),
+                    Event::Text(t) => deltas(&mut parser, Some(&t)).into_iter().all(|d| send(envelope(json!([chunk_choice(chat, Some(d), None)]), None, true))),
                     Event::Done { finish, stats } => {
-                        send(envelope(json!([kind.choice("", Some(openai::finish_reason(finish)), true)]), None, true))
+                        let called = parser.as_ref().is_some_and(|p| p.calls > 0);
+                        let rest = deltas(&mut parser, None);
+                        let called = called || rest.iter().any(|d| matches!(d, Delta::ToolCall(_)));
+                        let reason = if called { "tool_calls" } else { openai::finish_reason(finish) };
+                        rest.into_iter().all(|d| send(envelope(json!([chunk_choice(chat, Some(d), None)]), None, true)))
+                            && send(envelope(json!([chunk_choice(chat, None, Some(reason))]), None, true))
                             && (!include_usage || send(envelope(json!([]), Some(openai::usage(&stats)), true)))
                     }
                     Event::Failed(e) => send(json!({"error": {"message": e, "type": "server_error", "code": 500}})),
@@ -302,7 +346,7 @@ async fn collect(mut receiver: tokio::sync::mpsc::UnboundedReceiver<Event>, echo
     while let Some(event) = receiver.recv().await {
         match event {
             Event::Text(t) => text.push_str(&t),
-            Event::Done { finish, stats } => return envelope(json!([kind.choice(&text, Some(openai::finish_reason(finish)), false)]), Some(openai::usage(&stats)), false),
+            Event::Done { finish, stats } => return envelope(json!([kind.choice(&text, finish)]), Some(openai::usage(&stats)), false),
             Event::Failed(e) => return json!({"error": {"message": e, "type": "server_error", "code": 500}}),
         }
     }
