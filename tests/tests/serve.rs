@@ -119,6 +119,16 @@ fn chat_and_completions_answer_as_kiln_run_does() {
     assert_eq!(format!("The capital of France is{}", by_ids["choices"][0]["text"].as_str().unwrap()), text);
     let (_, back) = server.json("/detokenize", json!({"tokens": ids["tokens"]}));
     assert_eq!(back["content"], "The capital of France is");
+
+    // four requests answered, their tokens and timings in the Prometheus text
+    let (status, metrics) = server.request("GET", "/metrics", "", &[]);
+    assert_eq!(status, 200);
+    let value = |line: &str| metrics.lines().find_map(|l| l.strip_prefix(line)).and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or_else(|| panic!("no {line} in {metrics}"));
+    assert_eq!(value("kiln_requests_total{model=\"model\"}"), 4.0);
+    assert_eq!(value("kiln_time_to_first_token_seconds_count{model=\"model\"}"), 4.0);
+    assert!(value("kiln_generated_tokens_total{model=\"model\"}") >= 20.0);
+    assert!(value("kiln_cached_prompt_tokens_total{model=\"model\"}") > 10.0);
+    assert_eq!(value("kiln_queue_depth{model=\"model\"}"), 0.0);
 }
 
 #[test]

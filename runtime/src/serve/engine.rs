@@ -6,6 +6,7 @@ use std::sync::{mpsc, Arc};
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::metrics::Metrics;
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::session::{Finish, Request, Session, Stats};
 
@@ -29,13 +30,15 @@ pub struct Engine {
     jobs: mpsc::Sender<Job>,
     /// Requests queued or running.
     pub pending: Arc<AtomicUsize>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Engine {
     pub fn start(mut session: Session, stop_ids: Vec<u32>) -> Engine {
         let (jobs, queue) = mpsc::channel::<Job>();
         let pending = Arc::new(AtomicUsize::new(0));
-        let count = pending.clone();
+        let metrics = Arc::new(Metrics::default());
+        let (count, recorder) = (pending.clone(), metrics.clone());
         std::thread::spawn(move || {
             for job in queue {
                 let mut sampler = Sampler::new(job.sampling.clone());
@@ -47,13 +50,16 @@ impl Engine {
                     }
                 });
                 let _ = job.events.send(match result {
-                    Ok((_, stats, finish)) => Event::Done { finish, stats },
+                    Ok((_, stats, finish)) => {
+                        recorder.record(&stats);
+                        Event::Done { finish, stats }
+                    }
                     Err(e) => Event::Failed(e.to_string()),
                 });
                 count.fetch_sub(1, Ordering::Relaxed);
             }
         });
-        Engine { jobs, pending }
+        Engine { jobs, pending, metrics }
     }
 
     /// Queues a job unless `limit` requests are already waiting or running.

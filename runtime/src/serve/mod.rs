@@ -2,10 +2,11 @@
 //! answering from its own engine thread (engine.rs), requests queued in arrival order.
 //!
 //! Routes: POST /v1/chat/completions, /v1/completions, /tokenize, /detokenize; GET /v1/models,
-//! /health. Errors in OpenAI's shape (openai.rs); chat answers split into reasoning, tool calls
+//! /health, /metrics (Prometheus text, metrics.rs). Errors in OpenAI's shape (openai.rs); chat answers split into reasoning, tool calls
 //! and content (answer.rs).
 mod answer;
 mod engine;
+mod metrics;
 mod openai;
 
 use std::collections::BTreeMap;
@@ -90,6 +91,7 @@ pub fn serve(options: ServeOptions) -> Result<()> {
         let router = Router::new()
             .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
             .route("/v1/models", get(list_models))
+            .route("/metrics", get(metrics))
             .route("/v1/chat/completions", post(chat))
             .route("/v1/completions", post(completions))
             .route("/tokenize", post(tokenize))
@@ -147,6 +149,15 @@ impl App {
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult<Response> {
+    app.authorize(&headers)?;
+    let mut text = metrics::Metrics::header();
+    for (name, m) in &app.models {
+        m.engine.metrics.write(&mut text, name, m.engine.pending.load(Ordering::Relaxed));
+    }
+    Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
 }
 
 async fn list_models(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult<Json<Value>> {
