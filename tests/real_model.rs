@@ -57,3 +57,11 @@ pub fn tokenizer_matches(artifact: &Path, reference_file: &str) {
         assert_eq!(tok.encode(case["prompt"].as_str().unwrap()).unwrap(), ids(&case["prompt_ids"]));
     }
 }
+
+/// The artifact's perplexity on tests/fixtures/perplexity.txt in windows of 128 tokens.
+pub fn perplexity(artifact: &Path) -> f64 {
+    let text = std::fs::read_to_string(crate::fixture("perplexity.txt")).unwrap();
+    let mut model = runtime::Model::open(artifact, Some(128)).unwrap();
+    let tokens = Tokenizer::for_artifact(&model.artifact.meta).unwrap().encode_without_bos(&text).unwrap();
+    runtime::perplexity::perplexity(&mut model, &tokens, 128, 128, &mut |_, _| {}).unwrap().ppl
+}

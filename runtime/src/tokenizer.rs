@@ -1,6 +1,7 @@
 //! Tokenizing prompts and decoding a token stream without ever splitting a UTF-8 character.
 use crate::error::{Error, Result};
 
+#[derive(Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     bos: Option<u32>,

@@ -45,12 +45,9 @@ fn kv_write_rounds_to_half_as_ieee_does() {
 #[test]
 fn f16_cache_keeps_the_default_models_perplexity() {
     let model = root().join("models").join("SmolLM2-135M-Instruct.Q4_1.gguf");
-    let text = std::fs::read_to_string(fixture("perplexity.txt")).unwrap();
     let ppl = |kv: KvDtype| {
         let dir = tempfile::tempdir().unwrap();
-        let mut m = runtime::Model::open(&compile_with_kv(&model, dir.path(), kv), Some(128)).unwrap();
-        let tokens = runtime::tokenizer::Tokenizer::for_artifact(&m.artifact.meta).unwrap().encode_without_bos(&text).unwrap();
-        runtime::perplexity::perplexity(&mut m, &tokens, 128, 128, &mut |_, _| {}).unwrap().ppl
+        real_model::perplexity(&compile_with_kv(&model, dir.path(), kv))
     };
     let (exact, fast) = (ppl(KvDtype::F32), ppl(KvDtype::F16));
     assert!(((fast - exact) / exact).abs() < 0.005, "f16 cache: ppl {fast}, f32 cache {exact}");

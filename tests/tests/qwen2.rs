@@ -46,12 +46,6 @@ fn q8_0_quantisation_keeps_perplexity() {
     let q8 = kiln_tests::reencode::compile_with(&source, &dir.join("q8_0.kiln"), &compiler::compile::Options { quant: Some(quant), kv: runtime::plan::KvDtype::F32, ..Default::default() });
     let f32_bytes = std::fs::metadata(hf_artifact()).unwrap().len();
     assert!(std::fs::metadata(&q8).unwrap().len() * 3 < f32_bytes, "Q8_0 artifact should be about a quarter of the f32 one");
-    let text = std::fs::read_to_string(fixture("perplexity.txt")).unwrap();
-    let ppl = |artifact: &std::path::Path| {
-        let mut m = runtime::Model::open(artifact, Some(128)).unwrap();
-        let tokens = runtime::tokenizer::Tokenizer::for_artifact(&m.artifact.meta).unwrap().encode_without_bos(&text).unwrap();
-        runtime::perplexity::perplexity(&mut m, &tokens, 128, 128, &mut |_, _| {}).unwrap().ppl
-    };
-    let (exact, quantised) = (ppl(artifact()), ppl(&q8));
+    let (exact, quantised) = (real_model::perplexity(artifact()), real_model::perplexity(&q8));
     assert!(((quantised - exact) / exact).abs() < 0.01, "Q8_0 ppl {quantised}, unquantised {exact}");
 }

@@ -73,9 +73,9 @@ pub fn serve(options: ServeOptions) -> Result<()> {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let model = crate::Model::open(path, Some(options.ctx.unwrap_or(4096)))?;
         let (meta, context) = (model.artifact.meta.clone(), model.executor.cache.context);
-        let session = crate::session::Session::new(model, Tokenizer::for_artifact(&meta)?);
-        let engine = Engine::start(session, meta.eos_token_ids.clone());
-        let served = Served { name: name.clone(), tokenizer: Tokenizer::for_artifact(&meta)?, meta, context, engine };
+        let tokenizer = Tokenizer::for_artifact(&meta)?;
+        let engine = Engine::start(crate::session::Session::new(model, tokenizer.clone()), meta.eos_token_ids.clone());
+        let served = Served { name: name.clone(), tokenizer, meta, context, engine };
         if models.insert(name.clone(), served).is_some() {
             return Err(Error::Serve(format!("two artifacts are named '{name}'")));
         }
