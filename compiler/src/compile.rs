@@ -123,6 +123,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
         let mut bufs = vec![];
         for arg in &step.args {
             let buf = match arg {
+                ArgRef::Input(i) => Buf::Input(*i),
                 ArgRef::RopeTable(r) => {
                     let key = format!("kiln.rope_table.{}.{}.{}.{:?}", r.dim, r.theta, r.scaling, r.original_context);
                     Buf::Weight { offset: add_tensor(key, vec![context, r.dim], "computed".into(), Content::Rope(r.clone()), &mut tensors) }

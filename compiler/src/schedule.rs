@@ -1,7 +1,7 @@
 //! Scheduling: each fused group becomes one plan step — a kernel spec (interned, so that
 //! identical layers share code) plus the values it reads and writes, in slot order.
 use petgraph::graph::NodeIndex;
-use runtime::plan::{KvDtype, Rows, Work};
+use runtime::plan::{Input, KvDtype, Rows, Work};
 
 use crate::fuse::{Expr, Group, Kind};
 use crate::lower::kernel::{AttentionSpec, KExpr, KernelSet, KernelSpec};
@@ -14,6 +14,8 @@ pub enum ArgRef {
     Node(NodeIndex),
     /// The rope cos|sin table of these frequencies.
     RopeTable(Rotary),
+    /// An input the runtime fills that the graph does not name (each row's cache base).
+    Input(Input),
 }
 
 pub struct Scheduled {
@@ -106,6 +108,9 @@ pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of:
                         ),
                         other => panic!("op {} cannot stand alone", other.name()),
                     };
+                    if matches!(g[o].op, Op::KvWrite | Op::Attention { .. }) {
+                        args.push(ArgRef::Input(Input::CacheBase));
+                    }
                     if !matches!(g[o].op, Op::KvWrite) {
                         args.push(ArgRef::Node(o));
                     }

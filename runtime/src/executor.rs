@@ -18,7 +18,7 @@ struct Resolved {
 pub struct Executor {
     steps: Vec<Resolved>,
     arena: AlignedBuf,
-    inputs: [AlignedBuf; 3], // tokens, positions, logit rows: [max_rows] i32 each
+    inputs: [AlignedBuf; 4], // tokens, positions, logit rows, cache bases: [max_rows] i32 each
     pub cache: KvCache,
     logits_offset: usize,
     pub max_rows: usize,
@@ -36,11 +36,12 @@ unsafe impl Send for Executor {}
 unsafe impl Sync for Resolved {}
 
 impl Executor {
-    pub fn new(artifact: &Artifact, kernels: &Kernels, context: usize) -> Executor {
+    /// `slots` sequences of up to `context` positions each share the KV cache.
+    pub fn new(artifact: &Artifact, kernels: &Kernels, context: usize, slots: usize) -> Executor {
         let plan = &artifact.meta.plan;
         let arena = AlignedBuf::zeroed(plan.arena_bytes as usize);
-        let inputs = [0, 1, 2].map(|_| AlignedBuf::zeroed(plan.max_rows * 4));
-        let cache = KvCache::new(&plan.caches, context.min(plan.context));
+        let inputs = [0, 1, 2, 3].map(|_| AlignedBuf::zeroed(plan.max_rows * 4));
+        let cache = KvCache::new(&plan.caches, context.min(plan.context), slots.max(1));
         let weights = artifact.weights().as_ptr() as *mut u8;
         let pointer = |buf: &Buf| -> *mut u8 {
             match *buf {
@@ -60,22 +61,31 @@ impl Executor {
         Executor { steps, arena, inputs, cache, logits_offset: offset as usize, max_rows: plan.max_rows, vocab: plan.vocab, pool: Pool::new(), profile: None }
     }
 
-    /// Runs `tokens` at positions `start..`, writing their K/V into the cache, and returns the
-    /// logits of the rows `logit_rows` (indices into `tokens`): [logit_rows.len(), vocab].
+    /// Runs `tokens` of the sequence in slot 0 at positions `start..`, writing their K/V into the
+    /// cache, and returns the logits of the rows `logit_rows` (indices into `tokens`): [logit_rows.len(), vocab].
     pub fn forward(&mut self, tokens: &[u32], start: usize, logit_rows: &[usize]) -> Result<&[f32]> {
-        let t = tokens.len();
-        assert!(t > 0 && t <= self.max_rows && logit_rows.len() <= t && logit_rows.iter().all(|&r| r < t));
-        if start + t > self.cache.context {
-            return Err(Error::ContextFull { tokens: start + t, context: self.cache.context });
-        }
-        if let Some(&id) = tokens.iter().find(|&&id| id as usize >= self.vocab) {
-            return Err(Error::TokenId { id, vocab: self.vocab });
-        }
-        for (dst, src) in self.inputs[Input::Tokens as usize].as_i32_mut(t).iter_mut().zip(tokens) {
-            *dst = *src as i32;
-        }
-        for (i, dst) in self.inputs[Input::Positions as usize].as_i32_mut(t).iter_mut().enumerate() {
-            *dst = (start + i) as i32;
+        self.forward_rows(tokens.len(), |i| Row { token: tokens[i], slot: 0, pos: start + i }, logit_rows)
+    }
+
+    /// Runs `n` rows, each a token of the sequence in its slot at its position (rows of several
+    /// sequences in one pass: every weight is read once for all of them). A row's result does not
+    /// depend on the others: each kernel computes a row by the same operations in the same order
+    /// whatever the batch.
+    pub fn forward_rows(&mut self, n: usize, row: impl Fn(usize) -> Row, logit_rows: &[usize]) -> Result<&[f32]> {
+        assert!(n > 0 && n <= self.max_rows && logit_rows.len() <= n && logit_rows.iter().all(|&r| r < n));
+        let context = self.cache.context;
+        for i in 0..n {
+            let Row { token, slot, pos } = row(i);
+            if pos >= context {
+                return Err(Error::ContextFull { tokens: pos + 1, context });
+            }
+            if token as usize >= self.vocab {
+                return Err(Error::TokenId { id: token, vocab: self.vocab });
+            }
+            assert!(slot < self.cache.slots, "slot {slot} of {}", self.cache.slots);
+            self.inputs[Input::Tokens as usize].as_i32_mut(n)[i] = token as i32;
+            self.inputs[Input::Positions as usize].as_i32_mut(n)[i] = pos as i32;
+            self.inputs[Input::CacheBase as usize].as_i32_mut(n)[i] = (slot * context) as i32;
         }
         for (dst, src) in self.inputs[Input::LogitRows as usize].as_i32_mut(logit_rows.len()).iter_mut().zip(logit_rows) {
             *dst = *src as i32;
@@ -83,7 +93,7 @@ impl Executor {
         let r = logit_rows.len();
         for (i, step) in self.steps.iter().enumerate() {
             let rows = match step.rows {
-                Rows::Tokens => t,
+                Rows::Tokens => n,
                 Rows::Logits => r,
             };
             if rows == 0 {
@@ -97,6 +107,14 @@ impl Executor {
         }
         Ok(self.arena.as_f32(self.logits_offset, r * self.vocab))
     }
+}
+
+/// One row of a pass: `token` at position `pos` of the sequence in cache slot `slot`.
+#[derive(Clone, Copy, Debug)]
+pub struct Row {
+    pub token: u32,
+    pub slot: usize,
+    pub pos: usize,
 }
 
 /// Cuts the step's work range into pieces (whole multiples of `grain`) that the pool's threads take.

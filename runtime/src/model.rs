@@ -14,14 +14,19 @@ pub struct Model {
 }
 
 impl Model {
-    /// Opens an artifact; `context` caps the KV cache (None: the model's full context).
+    /// Opens an artifact for one sequence; `context` caps the KV cache (None: the model's full context).
     pub fn open(path: &Path, context: Option<usize>) -> Result<Model> {
+        Model::open_slots(path, context, 1)
+    }
+
+    /// Opens an artifact with a KV cache for `slots` sequences of `context` positions each.
+    pub fn open_slots(path: &Path, context: Option<usize>, slots: usize) -> Result<Model> {
         let artifact = Artifact::open(path, true)?;
         let mut names: Vec<&str> = artifact.meta.plan.steps.iter().map(|s| s.kernel.as_str()).collect();
         names.sort();
         names.dedup();
         let kernels = Kernels::load(artifact.code(), &names)?;
-        let executor = Executor::new(&artifact, &kernels, context.unwrap_or(artifact.meta.plan.context));
+        let executor = Executor::new(&artifact, &kernels, context.unwrap_or(artifact.meta.plan.context), slots);
         Ok(Model { executor, _kernels: kernels, artifact })
     }
 

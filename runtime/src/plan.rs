@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 pub enum Buf {
     /// A tensor in the artifact's weight section: byte offset from its start.
     Weight { offset: u64 },
-    /// A graph input the runtime fills each pass (i32).
+    /// An input the runtime fills each pass: [rows] i32.
     Input(Input),
-    /// One KV-cache tensor, by index into `Plan::caches`: [context, width] f32.
+    /// One KV-cache tensor, by index into `Plan::caches`: [slots · context, width] in its dtype.
     Cache(usize),
     /// A slice of the activation arena: byte offset (64-aligned).
     Arena { offset: u64 },
@@ -18,8 +18,12 @@ pub enum Buf {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Input {
     Tokens,
+    /// Each row's position in its own sequence (rope, the causal mask).
     Positions,
     LogitRows,
+    /// Each row's sequence: the cache row of its position 0 (its slot × the context). A pass may
+    /// hold rows of several sequences; kv_write and attention add this to the position.
+    CacheBase,
 }
 
 /// How many rows a step sees: the pass's tokens, or its logit rows.

@@ -1,5 +1,5 @@
 //! Attention kernels: causal grouped-query attention over the KV cache, one head per work item.
-//! Query t sees cache rows 0..=pos[t], or with a window only pos[t] - window < row <= pos[t] (the
+//! Query t sees its sequence's cache rows 0..=pos[t] (from base[t]), or with a window only pos[t] - window < row <= pos[t] (the
 //! loop starts at the block holding the first of them). Online softmax over blocks of `lanes` cache rows:
 //! scores of a block form one vector, so exp runs vectorised and no score buffer is needed.
 //! Scores are soft-capped (cap · tanh(s / cap)) before masking where the model asks.
@@ -21,7 +21,7 @@ pub fn lanes_dividing(cg: &Cg, n: usize) -> u32 {
 pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
     let AttentionSpec { heads, kv_heads, head_dim: hd, scale, window, softcap, kv } = spec.clone();
     let ka = cg.kernel(name);
-    let [q, kc, vc, pos, out] = [0, 1, 2, 3, 4].map(|i| cg.arg(&ka, i));
+    let [q, kc, vc, pos, base, out] = [0, 1, 2, 3, 4, 5].map(|i| cg.arg(&ka, i));
     let lv = lanes_dividing(cg, hd);
     let nv = hd as u64 / lv as u64;
     let (qw, kvw, group, hd) = ((heads * hd) as u64, (kv_heads * hd) as u64, (heads / kv_heads) as u64, hd as u64);
@@ -33,6 +33,7 @@ pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
         let kv_off = cg.mul(g, cg.int(hd));
         cg.for_each(cg.int(0), ka.rows, 1, &mut |cg, t| {
             let p = cg.load_i32(pos, t);
+            let b = cg.load_i32(base, t);
             let q_off = cg.add(cg.mul(t, cg.int(qw)), cg.mul(h, cg.int(hd)));
             let qv: Vec<VectorValue> =
                 (0..nv).map(|v| cg.fmul(cg.load(q, cg.add(q_off, cg.int(v * lv as u64)), lv), cg.splat_const(scale as f64, lv))).collect();
@@ -54,7 +55,7 @@ pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
                 let row = |i: u64| {
                     let s = cg.add(s0, cg.int(i));
                     let visible = ok!(cg.b.build_and(cg.lt(s, seen), ok!(cg.b.build_not(cg.lt(s, first), "")), ""));
-                    (visible, cg.add(cg.mul(cg.min(s, p), cg.int(kvw)), kv_off))
+                    (visible, cg.add(cg.mul(cg.add(b, cg.min(s, p)), cg.int(kvw)), kv_off))
                 };
                 let mut scores = cg.vt(sb as u32).get_undef();
                 for i in 0..sb {

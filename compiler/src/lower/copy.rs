@@ -29,13 +29,13 @@ pub fn gather<'ctx>(cg: &mut Cg<'ctx>, name: &str, width: usize, format: WeightF
     cg.ret();
 }
 
-/// cache[pos[t]] = x[t], as f16 for an f16 cache      args: cache, x, pos
+/// cache[base[t] + pos[t]] = x[t], as f16 for an f16 cache      args: cache, x, pos, base
 pub fn kv_write(cg: &mut Cg, name: &str, width: usize, dtype: KvDtype) {
     let ka = cg.kernel(name);
-    let [cache, x, pos] = [0, 1, 2].map(|i| cg.arg(&ka, i));
+    let [cache, x, pos, base] = [0, 1, 2, 3].map(|i| cg.arg(&ka, i));
     let w = width as u64;
     cg.for_each(ka.begin, ka.end, 1, &mut |cg, t| {
-        let (from, to) = (cg.mul(t, cg.int(w)), cg.mul(cg.load_i32(pos, t), cg.int(w)));
+        let (from, to) = (cg.mul(t, cg.int(w)), cg.mul(cg.add(cg.load_i32(base, t), cg.load_i32(pos, t)), cg.int(w)));
         cg.for_lanes(cg.int(0), cg.int(w), &mut |cg, j, lanes| {
             let v = cg.load(x, cg.add(from, j), lanes);
             match dtype {

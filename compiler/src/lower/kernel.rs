@@ -20,9 +20,9 @@ pub enum KernelSpec {
     Rope { width: usize, head_dim: usize, rotary_dim: usize },
     /// args: x [rows, width], gain [head_dim], out [rows, width].  Work: rows.
     HeadRmsNorm { width: usize, head_dim: usize, eps: f32 },
-    /// args: cache [context, width] in `dtype`, x [rows, width], pos [rows] i32.  Work: rows.
+    /// args: cache [slots · context, width] in `dtype`, x [rows, width], pos [rows] i32, base [rows] i32.  Work: rows.
     KvWrite { width: usize, dtype: KvDtype },
-    /// args: q [rows, heads·hd], k_cache, v_cache [context, kv_heads·hd], pos [rows] i32, out.  Work: heads.
+    /// args: q [rows, heads·hd], k_cache, v_cache [slots · context, kv_heads·hd], pos [rows] i32, base [rows] i32, out.  Work: heads.
     Attention(AttentionSpec),
 }
 
