@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 pub mod readers;
 pub mod real_model;
 pub mod reencode;
+pub mod server;
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()

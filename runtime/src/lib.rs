@@ -3,6 +3,7 @@ pub mod artifact;
 pub mod buffer;
 pub mod chat_template;
 pub mod cpu;
+pub mod decoder;
 pub mod error;
 pub mod executor;
 pub mod kernels;

@@ -1,5 +1,7 @@
-//! Choosing the next token: a repetition penalty, then greedy, or temperature with top-k / top-p /
-//! min-p, seeded.
+//! Choosing the next token: penalties (llama.cpp's repetition penalty; OpenAI's frequency and
+//! presence penalties over the tokens this sampler chose), then greedy, or temperature with
+//! top-k / top-p / min-p, seeded.
+use std::collections::HashMap;
 
 #[derive(Clone, Debug)]
 pub struct SamplerConfig {
@@ -15,24 +17,30 @@ pub struct SamplerConfig {
     /// (if < 0) by it; 1 = off.
     pub repeat_penalty: f32,
     pub repeat_last_n: usize,
+    /// OpenAI's: each token's logit minus frequency_penalty × its count in the answer so far,
+    /// minus presence_penalty if it occurs there at all; 0 = off.
+    pub frequency_penalty: f32,
+    pub presence_penalty: f32,
     pub seed: u64,
 }
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        SamplerConfig { temperature: 0.0, top_k: 0, top_p: 1.0, min_p: 0.0, repeat_penalty: 1.0, repeat_last_n: 64, seed: 0 }
+        SamplerConfig { temperature: 0.0, top_k: 0, top_p: 1.0, min_p: 0.0, repeat_penalty: 1.0, repeat_last_n: 64, frequency_penalty: 0.0, presence_penalty: 0.0, seed: 0 }
     }
 }
 
 pub struct Sampler {
     config: SamplerConfig,
     state: u64,
+    /// How often each token was chosen so far (for the frequency and presence penalties).
+    chosen: HashMap<u32, u32>,
 }
 
 impl Sampler {
     pub fn new(config: SamplerConfig) -> Sampler {
         let state = config.seed ^ 0x9E37_79B9_7F4A_7C15;
-        Sampler { config, state }
+        Sampler { config, state, chosen: HashMap::new() }
     }
 
     /// splitmix64 -> uniform in [0, 1)
@@ -46,15 +54,27 @@ impl Sampler {
 
     /// The next token after `history` (the tokens so far, for the repetition penalty).
     pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
+        let token = self.choose(logits, history);
+        *self.chosen.entry(token).or_default() += 1;
+        token
+    }
+
+    fn choose(&mut self, logits: &[f32], history: &[u32]) -> u32 {
+        let c = &self.config;
         let mut penalised;
-        let logits = if self.config.repeat_penalty != 1.0 {
+        let logits = if c.repeat_penalty != 1.0 || c.frequency_penalty != 0.0 || c.presence_penalty != 0.0 {
             penalised = logits.to_vec();
-            let mut recent = history[history.len().saturating_sub(self.config.repeat_last_n)..].to_vec();
+            let mut recent = history[history.len().saturating_sub(c.repeat_last_n)..].to_vec();
             recent.sort_unstable();
             recent.dedup();
-            for &t in &recent {
+            for &t in recent.iter().filter(|_| c.repeat_penalty != 1.0) {
                 if let Some(l) = penalised.get_mut(t as usize) {
-                    *l = if *l > 0.0 { *l / self.config.repeat_penalty } else { *l * self.config.repeat_penalty };
+                    *l = if *l > 0.0 { *l / c.repeat_penalty } else { *l * c.repeat_penalty };
+                }
+            }
+            for (&t, &n) in &self.chosen {
+                if let Some(l) = penalised.get_mut(t as usize) {
+                    *l -= c.frequency_penalty * n as f32 + c.presence_penalty;
                 }
             }
             &penalised[..]
@@ -126,5 +146,12 @@ mod tests {
         let penalty = SamplerConfig { repeat_penalty: 1.5, ..Default::default() };
         assert_eq!(Sampler::new(penalty.clone()).sample(&logits, &[1]), 3, "3.0 / 1.5 < 2.9");
         assert_eq!(Sampler::new(penalty).sample(&logits, &[3; 100]), 1);
+        // OpenAI's penalties count what this sampler chose: 1 (3.0), then 3 (2.9 > 3.0 - 0.2)
+        let presence = SamplerConfig { presence_penalty: 0.2, ..Default::default() };
+        let mut s = Sampler::new(presence);
+        assert_eq!([s.sample(&logits, &[]), s.sample(&logits, &[]), s.sample(&logits, &[])], [1, 3, 1]);
+        let frequency = SamplerConfig { frequency_penalty: 0.06, ..Default::default() };
+        let mut s = Sampler::new(frequency);
+        assert_eq!((0..4).map(|_| s.sample(&logits, &[])).collect::<Vec<_>>(), [1, 1, 3, 1], "3.0 - 2 × 0.06 < 2.9, then 2.9 - 0.06 < 2.88");
     }
 }

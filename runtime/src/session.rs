@@ -4,11 +4,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::decoder::{Decoder, Next};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::sampler::Sampler;
-use crate::stop::StopMatcher;
-use crate::tokenizer::{StreamDecoder, Tokenizer};
+use crate::tokenizer::Tokenizer;
 
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -98,35 +98,21 @@ impl Session {
         stats.prefill_secs = start.elapsed().as_secs_f64();
 
         let decode_start = Instant::now();
-        let (mut out, mut stream, mut stops) = (vec![], StreamDecoder::new(), StopMatcher::new(req.stop_strings));
+        let mut decoder = Decoder::new(req.max_tokens, req.stop_ids, req.stop_strings, None);
         let finish = loop {
             if req.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                decoder.end(Finish::Cancelled, emit);
                 break Finish::Cancelled;
             }
-            if out.len() == req.max_tokens {
-                break Finish::MaxTokens;
-            }
-            let next = sampler.sample(&logits, &self.cached);
-            if req.stop_ids.contains(&next) {
-                break Finish::EndOfSequence;
-            }
-            out.push(next);
-            let (text, stopped) = stops.push(&stream.push(&self.tokenizer, next)?);
-            emit(&text);
-            if stopped {
-                break Finish::StopString;
-            }
-            if self.cached.len() == context {
-                break Finish::ContextFull;
-            }
-            if out.len() < req.max_tokens {
-                logits = self.model.forward(&[next], self.cached.len(), false)?;
-                self.cached.push(next);
+            match decoder.next(sampler, &self.tokenizer, &logits, &self.cached, self.cached.len() < context, emit)? {
+                Next::Done(finish) => break finish,
+                Next::Token(next) => {
+                    logits = self.model.forward(&[next], self.cached.len(), false)?;
+                    self.cached.push(next);
+                }
             }
         };
-        if finish != Finish::StopString {
-            emit(&stops.flush());
-        }
+        let out = decoder.tokens;
         stats.generated = out.len();
         stats.decode_secs = decode_start.elapsed().as_secs_f64();
         Ok((out, stats, finish))

@@ -25,14 +25,15 @@ fn kv_write_rounds_to_half_as_ieee_does() {
     }
     let rows = xs.len() / WIDTH;
     let positions: Vec<i32> = (0..rows as i32).collect();
+    let bases = vec![0i32; rows];
     for target in ["host", "x86-64-v3", "x86-64"] {
         let mut kernels = KernelSet::default();
         let name = kernels.intern(KernelSpec::KvWrite { width: WIDTH, dtype: KvDtype::F16 });
         let (_, code) = compiler::lower::build(&kernels, &TargetCpu::resolve(target).unwrap()).unwrap();
         let loaded = runtime::kernels::Kernels::load(&code, &[&name]).unwrap();
         let mut cache = vec![0u16; xs.len()];
-        let args = [cache.as_mut_ptr() as *mut u8, xs.as_ptr() as *mut u8, positions.as_ptr() as *mut u8];
-        // SAFETY: kv_write reads rows × WIDTH values and positions[0..rows], writes as many halves.
+        let args = [cache.as_mut_ptr() as *mut u8, xs.as_ptr() as *mut u8, positions.as_ptr() as *mut u8, bases.as_ptr() as *mut u8];
+        // SAFETY: kv_write reads rows × WIDTH values, positions and bases [0..rows], writes as many halves.
         unsafe { loaded.get(&name)(args.as_ptr(), rows as i64, 0, rows as i64) };
         for (x, got) in xs.iter().zip(&cache) {
             let want = f16::from_f32(*x);

@@ -2,73 +2,13 @@
 //! run`'s, streamed equal to whole, prefix reuse counted), the `openai` Python client, errors in
 //! OpenAI's shape with their status codes, a vanished client's request cancelled, SIGTERM, two
 //! models served side by side by name.
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use kiln_tests::server::{events, Server};
 use kiln_tests::*;
 use serde_json::{json, Value};
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(artifact: &std::path::Path, extra: &[&str]) -> Server {
-        let mut child = kiln().arg("serve").arg(artifact).args(["--port", "0"]).args(extra).stderr(Stdio::piped()).spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| panic!("no address in {line:?}")).to_string();
-        Server { child, addr }
-    }
-
-    /// (status, body) of one request.
-    fn request(&self, method: &str, path: &str, body: &str, headers: &[&str]) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}", body.len()).unwrap();
-        let mut response = String::new();
-        s.read_to_string(&mut response).unwrap();
-        let status = response[9..12].parse().unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let chunked = head.to_lowercase().contains("transfer-encoding: chunked");
-        (status, if chunked { dechunk(body) } else { body.to_string() })
-    }
-
-    fn json(&self, path: &str, body: Value) -> (u16, Value) {
-        let (status, text) = self.request("POST", path, &body.to_string(), &[]);
-        (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The body of a chunked transfer, joined.
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or_else(|_| panic!("bad chunk size in {body:?}"));
-        if n == 0 {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = &after[n + 2..];
-    }
-    out
-}
-
-/// SSE `data:` payloads.
-fn events(body: &str) -> Vec<String> {
-    body.lines().filter_map(|l| l.strip_prefix("data: ")).map(String::from).collect()
-}
 
 /// The default model, compiled once for all the tests here (they run in parallel).
 fn artifact() -> std::path::PathBuf {
@@ -162,7 +102,8 @@ fn errors_come_in_openai_shape() {
     check(chat("{not json"), 400, "invalid JSON");
     check(chat(r#"{"messages": []}"#), 400, "'messages'");
     check(chat(r#"{"model": "other", "messages": [{"role": "user", "content": "hi"}]}"#), 404, "'other'");
-    check(chat(r#"{"messages": [{"role": "user", "content": "hi"}], "logprobs": true}"#), 400, "logprobs");
+    check(chat(r#"{"messages": [{"role": "user", "content": "hi"}], "logprobs": true, "top_logprobs": 50}"#), 400, "top_logprobs");
+    check(chat(r#"{"messages": [{"role": "user", "content": "hi"}], "n": 2}"#), 400, "'n'");
     check(chat(r#"{"messages": [{"role": "user", "content": "hi"}], "temperature": 7}"#), 400, "temperature");
     check(chat(&json!({"messages": [{"role": "user", "content": "word ".repeat(40)}]}).to_string()), 400, "context holds 32");
     check(chat(&json!({"messages": [{"role": "user", "content": "x".repeat(3000)}]}).to_string()), 413, "over 2000 bytes");
@@ -171,7 +112,7 @@ fn errors_come_in_openai_shape() {
 
 #[test]
 fn a_vanished_client_frees_the_model_and_sigterm_stops_cleanly() {
-    let server = Server::start(&artifact(), &["--ctx", "4096"]);
+    let server = Server::start(&artifact(), &["--ctx", "4096", "--parallel", "1"]);
     // a long streamed answer, abandoned after its first bytes
     let mut s = TcpStream::connect(&server.addr).unwrap();
     let body = json!({"prompt": "Once upon a time", "max_tokens": 4000, "temperature": 0.8, "seed": 1, "stream": true}).to_string();
@@ -179,7 +120,7 @@ fn a_vanished_client_frees_the_model_and_sigterm_stops_cleanly() {
     let mut first = [0u8; 64];
     s.read_exact(&mut first).unwrap();
     drop(s);
-    // the next request runs as soon as the abandoned one notices (one token), not after 4000 tokens
+    // with one slot, the next request runs as soon as the abandoned one notices (a step), not after 4000 tokens
     let start = Instant::now();
     let (status, _) = server.json("/v1/completions", json!({"prompt": "Hi", "max_tokens": 2}));
     assert_eq!(status, 200);

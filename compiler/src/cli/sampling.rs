@@ -60,8 +60,8 @@ impl SamplingArgs {
             top_p,
             min_p: self.min_p,
             repeat_penalty,
-            repeat_last_n: 64,
             seed: self.seed,
+            ..Default::default()
         })
     }
 }

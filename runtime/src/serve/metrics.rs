@@ -1,5 +1,5 @@
 //! Prometheus metrics of one model (`GET /metrics`): requests, tokens, queue depth, and histograms
-//! of time to first token and time per output token.
+//! of time to first token, time per output token and batch size.
 use std::fmt::Write;
 use std::sync::Mutex;
 
@@ -7,6 +7,7 @@ use crate::session::Stats;
 
 const TTFT_BUCKETS: [f64; 9] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 const TPOT_BUCKETS: [f64; 9] = [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28];
+const BATCH_BUCKETS: [f64; 9] = [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
 
 #[derive(Default)]
 struct Histogram {
@@ -38,13 +39,14 @@ struct Counts {
     generated_tokens: u64,
     ttft: Histogram,
     tpot: Histogram,
+    batch: Histogram,
 }
 
 #[derive(Default)]
 pub struct Metrics(Mutex<Counts>);
 
 impl Metrics {
-    /// A finished request (time to first token: its prefill, once it left the queue).
+    /// A finished request (time to first token: from its arrival, queueing included).
     pub fn record(&self, stats: &Stats) {
         let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
         c.requests += 1;
@@ -57,6 +59,11 @@ impl Metrics {
         }
     }
 
+    /// A forward pass decoding `answers` answers at once (0: prefill only).
+    pub fn observe_batch(&self, answers: usize) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).batch.observe(&BATCH_BUCKETS, answers as f64);
+    }
+
     /// The model's lines of the exposition (HELP/TYPE lines are written once, by `header`).
     pub fn write(&self, out: &mut String, model: &str, queued: usize) {
         let c = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -65,6 +72,7 @@ impl Metrics {
         }
         c.ttft.write(out, "kiln_time_to_first_token_seconds", model, &TTFT_BUCKETS);
         c.tpot.write(out, "kiln_time_per_output_token_seconds", model, &TPOT_BUCKETS);
+        c.batch.write(out, "kiln_batch_size", model, &BATCH_BUCKETS);
     }
 
     pub fn header() -> String {
@@ -74,8 +82,9 @@ impl Metrics {
             ("cached_prompt_tokens_total", "counter", "Prompt tokens reused from the KV cache."),
             ("generated_tokens_total", "counter", "Tokens generated."),
             ("queue_depth", "gauge", "Requests running or waiting."),
-            ("time_to_first_token_seconds", "histogram", "Prefill time of a request, from leaving the queue."),
+            ("time_to_first_token_seconds", "histogram", "Time from a request's arrival to its first token."),
             ("time_per_output_token_seconds", "histogram", "Mean time per generated token after the first, per request."),
+            ("batch_size", "histogram", "Answers decoded together, per forward pass."),
         ]
         .iter()
         .map(|(name, kind, help)| format!("# HELP kiln_{name} {help}\n# TYPE kiln_{name} {kind}\n"))

@@ -1,5 +1,5 @@
 //! `kiln serve`: an OpenAI-compatible HTTP server (axum) for one or more artifacts, each model
-//! answering from its own engine thread (engine.rs), requests queued in arrival order.
+//! answering from its own engine thread (engine.rs), which batches the requests it holds.
 //!
 //! Routes: POST /v1/chat/completions, /v1/completions, /tokenize, /detokenize; GET /v1/models,
 //! /health, /metrics (Prometheus text, metrics.rs). Errors in OpenAI's shape (openai.rs); chat answers split into reasoning, tool calls
@@ -31,6 +31,8 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::StreamExt;
 
 use crate::artifact::Meta;
+use crate::decoder::TokenLogprob;
+use crate::kv_cache::KvCache;
 use crate::error::{Error, Result};
 use crate::prompt::PromptOptions;
 use crate::tokenizer::Tokenizer;
@@ -42,8 +44,12 @@ use openai::{ApiError, ApiResult};
 pub struct ServeOptions {
     pub artifacts: Vec<PathBuf>,
     pub addr: SocketAddr,
-    /// KV-cache size per model (tokens); None: the model's context, at most 4096.
+    /// KV-cache positions per sequence; None: the model's context, at most 4096.
     pub ctx: Option<usize>,
+    /// Sequences each model decodes together (KV-cache slots); None: from the machine's memory.
+    pub parallel: Option<usize>,
+    /// Rows of a forward pass while answers are decoding (prompt chunks fill what they leave).
+    pub step_tokens: usize,
     /// Requests each model holds (running and waiting) before answering 503.
     pub queue: usize,
     pub api_key: Option<String>,
@@ -71,10 +77,13 @@ pub fn serve(options: ServeOptions) -> Result<()> {
     let mut models = BTreeMap::new();
     for path in &options.artifacts {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let model = crate::Model::open(path, Some(options.ctx.unwrap_or(4096)))?;
-        let (meta, context) = (model.artifact.meta.clone(), model.executor.cache.context);
+        let meta = crate::artifact::Artifact::open(path, false)?.meta;
+        let context = options.ctx.unwrap_or(4096).min(meta.plan.context);
+        let slots = options.parallel.unwrap_or_else(|| default_slots(&meta, context));
+        let model = crate::Model::open_slots(path, Some(context), slots)?;
         let tokenizer = Tokenizer::for_artifact(&meta)?;
-        let engine = Engine::start(crate::session::Session::new(model, tokenizer.clone()), meta.eos_token_ids.clone());
+        eprintln!("kiln serve: {name}: {slots} slots × {context} positions, KV cache {} MiB", slots * context * KvCache::bytes_per_token(&meta.plan.caches) >> 20);
+        let engine = Engine::start(model, tokenizer.clone(), meta.eos_token_ids.clone(), options.step_tokens);
         let served = Served { name: name.clone(), tokenizer, meta, context, engine };
         if models.insert(name.clone(), served).is_some() {
             return Err(Error::Serve(format!("two artifacts are named '{name}'")));
@@ -101,6 +110,16 @@ pub fn serve(options: ServeOptions) -> Result<()> {
             .with_state(app);
         axum::serve(listener, router).with_graceful_shutdown(shutdown()).await.map_err(|e| Error::Serve(e.to_string()))
     })
+}
+
+/// 8 slots, fewer if their KV cache would take more than a quarter of the machine's free memory.
+fn default_slots(meta: &Meta, context: usize) -> usize {
+    let per_slot = (context * KvCache::bytes_per_token(&meta.plan.caches)).max(1);
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().find(|l| l.starts_with("MemAvailable:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok()))
+        .map_or(usize::MAX, |kib| kib * 1024);
+    (available / 4 / per_slot).clamp(1, 8)
 }
 
 async fn shutdown() {
@@ -243,26 +262,36 @@ impl Kind {
     }
 
     /// The whole answer's one choice.
-    fn choice(&self, text: &str, finish: Finish) -> Value {
+    fn choice(&self, text: &str, finish: Finish, logprobs: Value) -> Value {
         let reason = openai::finish_reason(finish);
         match self {
             Kind::Chat { prompt } => {
                 let (message, called) = answer::message(prompt, text);
-                json!({"index": 0, "message": message, "finish_reason": if called { "tool_calls" } else { reason }})
+                json!({"index": 0, "message": message, "logprobs": logprobs, "finish_reason": if called { "tool_calls" } else { reason }})
             }
-            Kind::Completion => json!({"index": 0, "text": text, "logprobs": null, "finish_reason": reason}),
+            Kind::Completion => json!({"index": 0, "text": text, "logprobs": logprobs, "finish_reason": reason}),
         }
     }
 }
 
+/// Log-probabilities in the shape of the request's API, or null when not asked for (`tokenizer`
+/// None); `offset`: where the tokens' text starts in the completion (its text_offset).
+fn logprobs_value(kind: &Kind, tokenizer: Option<&Tokenizer>, tokens: &[(String, TokenLogprob)], offset: usize) -> Value {
+    match (tokenizer, kind) {
+        (None, _) => Value::Null,
+        (Some(t), Kind::Chat { .. }) => openai::chat_logprobs(tokens, t),
+        (Some(t), Kind::Completion) => openai::completion_logprobs(tokens, t, offset),
+    }
+}
+
 /// A streamed choice: a delta (chat) or a piece of text (completions), or the closing one.
-fn chunk_choice(chat: bool, delta: Option<Delta>, finish: Option<&str>) -> Value {
+fn chunk_choice(chat: bool, delta: Option<Delta>, finish: Option<&str>, logprobs: Value) -> Value {
     if !chat {
         let text = match delta {
             Some(Delta::Content(t)) => t,
             _ => String::new(),
         };
-        return json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish});
+        return json!({"index": 0, "text": text, "logprobs": logprobs, "finish_reason": finish});
     }
     let delta = match delta {
         Some(Delta::Content(t)) => json!({"content": t}),
@@ -270,20 +299,22 @@ fn chunk_choice(chat: bool, delta: Option<Delta>, finish: Option<&str>) -> Value
         Some(Delta::ToolCall(c)) => json!({"tool_calls": [c]}),
         None => json!({}),
     };
-    json!({"index": 0, "delta": delta, "finish_reason": finish})
+    json!({"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish})
 }
 
 /// Queues the request on its model and answers: a whole response, or server-sent events.
 async fn respond(app: &App, body: &Value, prompt: Vec<u32>, echo: String, kind: Kind) -> Response {
     let result: ApiResult<Response> = async {
         let model = app.model(body)?;
-        let generation = openai::generation(body)?;
+        let chat = matches!(kind, Kind::Chat { .. });
+        let generation = openai::generation(body, chat)?;
         if prompt.len() >= model.context {
             return Err(ApiError::bad_request(format!("the prompt has {} tokens; this server's context holds {} (--ctx), leaving none to generate", prompt.len(), model.context)));
         }
         let (events, receiver) = unbounded_channel();
         let max_tokens = generation.max_tokens.unwrap_or(usize::MAX);
-        let job = Job { prompt, sampling: generation.sampling, max_tokens, stop: generation.stop, cancel: Arc::new(AtomicBool::new(false)), events };
+        let (cancel, arrived, top_logprobs) = (Arc::new(AtomicBool::new(false)), std::time::Instant::now(), generation.top_logprobs);
+        let job = Job { prompt, sampling: generation.sampling, max_tokens, stop: generation.stop, top_logprobs, cancel, events, arrived };
         if model.engine.submit(job, app.options.queue).is_err() {
             return Err(ApiError { retry_after: Some(1), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("'{}' has {} requests queued; try again", model.name, app.options.queue)) });
         }
@@ -296,8 +327,9 @@ async fn respond(app: &App, body: &Value, prompt: Vec<u32>, echo: String, kind: 
             }
             v
         };
+        let logprobs_tokenizer = top_logprobs.map(|_| model.tokenizer.clone());
         if !generation.stream {
-            return Ok(Json(collect(receiver, echo, kind, envelope).await).into_response());
+            return Ok(Json(collect(receiver, echo, kind, envelope, logprobs_tokenizer).await).into_response());
         }
         let include_usage = generation.include_usage;
         let mut parser = match &kind {
@@ -306,7 +338,7 @@ async fn respond(app: &App, body: &Value, prompt: Vec<u32>, echo: String, kind: 
         };
         let chat = parser.is_some();
         let first = chat.then(|| json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}));
-        let head = first.map(|c| envelope(json!([c]), None, true)).into_iter().chain((!echo.is_empty()).then(|| envelope(json!([chunk_choice(false, Some(Delta::Content(echo.clone())), None)]), None, true)));
+        let head = first.map(|c| envelope(json!([c]), None, true)).into_iter().chain((!echo.is_empty()).then(|| envelope(json!([chunk_choice(false, Some(Delta::Content(echo.clone())), None, Value::Null)]), None, true)));
         let head: Vec<Value> = head.collect();
         // a task turns engine events into SSE payloads; when the client goes, its sends fail, it
         // drops the engine's channel, and the engine cancels the request at its next token
@@ -324,16 +356,26 @@ async fn respond(app: &App, body: &Value, prompt: Vec<u32>, echo: String, kind: 
                     (None, t) => t.map(|t| vec![Delta::Content(t.to_string())]).unwrap_or_default(),
                 }
             };
+            let mut offset = echo.len();
             while let Some(event) = receiver.recv().await {
                 let sent = match event {
-                    Event::Text(t) => deltas(&mut parser, Some(&t)).into_iter().all(|d| send(envelope(json!([chunk_choice(chat, Some(d), None)]), None, true))),
+                    Event::Text(t, tokens) => {
+                        // the tokens' log-probabilities ride on the first chunk of their text
+                        let mut logprobs = if tokens.is_empty() { Value::Null } else { logprobs_value(&kind, logprobs_tokenizer.as_ref(), &tokens, offset) };
+                        offset += tokens.iter().map(|t| t.0.len()).sum::<usize>();
+                        let mut deltas = deltas(&mut parser, Some(&t));
+                        if deltas.is_empty() && !logprobs.is_null() {
+                            deltas.push(Delta::Content(String::new()));
+                        }
+                        deltas.into_iter().all(|d| send(envelope(json!([chunk_choice(chat, Some(d), None, logprobs.take())]), None, true)))
+                    }
                     Event::Done { finish, stats } => {
                         let called = parser.as_ref().is_some_and(|p| p.calls > 0);
                         let rest = deltas(&mut parser, None);
                         let called = called || rest.iter().any(|d| matches!(d, Delta::ToolCall(_)));
                         let reason = if called { "tool_calls" } else { openai::finish_reason(finish) };
-                        rest.into_iter().all(|d| send(envelope(json!([chunk_choice(chat, Some(d), None)]), None, true)))
-                            && send(envelope(json!([chunk_choice(chat, None, Some(reason))]), None, true))
+                        rest.into_iter().all(|d| send(envelope(json!([chunk_choice(chat, Some(d), None, Value::Null)]), None, true)))
+                            && send(envelope(json!([chunk_choice(chat, None, Some(reason), Value::Null)]), None, true))
                             && (!include_usage || send(envelope(json!([]), Some(openai::usage(&stats)), true)))
                     }
                     Event::Failed(e) => send(json!({"error": {"message": e, "type": "server_error", "code": 500}})),
@@ -352,12 +394,18 @@ async fn respond(app: &App, body: &Value, prompt: Vec<u32>, echo: String, kind: 
 }
 
 /// A whole (non-streamed) response from the engine's events.
-async fn collect(mut receiver: tokio::sync::mpsc::UnboundedReceiver<Event>, echo: String, kind: Kind, envelope: impl Fn(Value, Option<Value>, bool) -> Value) -> Value {
-    let mut text = echo;
+async fn collect(mut receiver: tokio::sync::mpsc::UnboundedReceiver<Event>, echo: String, kind: Kind, envelope: impl Fn(Value, Option<Value>, bool) -> Value, logprobs: Option<Tokenizer>) -> Value {
+    let (offset, mut text, mut tokens) = (echo.len(), echo, vec![]);
     while let Some(event) = receiver.recv().await {
         match event {
-            Event::Text(t) => text.push_str(&t),
-            Event::Done { finish, stats } => return envelope(json!([kind.choice(&text, finish)]), Some(openai::usage(&stats)), false),
+            Event::Text(t, more) => {
+                text.push_str(&t);
+                tokens.extend(more);
+            }
+            Event::Done { finish, stats } => {
+                let logprobs = logprobs_value(&kind, logprobs.as_ref(), &tokens, offset);
+                return envelope(json!([kind.choice(&text, finish, logprobs)]), Some(openai::usage(&stats)), false);
+            }
             Event::Failed(e) => return json!({"error": {"message": e, "type": "server_error", "code": 500}}),
         }
     }
@@ -390,11 +438,19 @@ pub struct ServeArgs {
     pub host: std::net::IpAddr,
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// KV-cache size per model, tokens [default: the model's context, at most 4096]
+    /// KV-cache positions per sequence [default: the model's context, at most 4096]
     #[arg(long)]
     pub ctx: Option<usize>,
+    /// Sequences each model decodes together, each with its own KV-cache slot [default: 8, fewer if
+    /// their cache would take over a quarter of the free memory]
+    #[arg(long)]
+    pub parallel: Option<usize>,
+    /// Rows of one forward pass while answers are decoding; prompts are prefilled in chunks that
+    /// fill what the answers leave
+    #[arg(long, default_value_t = 64)]
+    pub step_tokens: usize,
     /// Requests per model, running and waiting, before the server answers 503
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 256)]
     pub queue: usize,
     /// Require `Authorization: Bearer KEY` on every request
     #[arg(long, env = "KILN_API_KEY")]
@@ -406,6 +462,6 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     pub fn options(self) -> ServeOptions {
-        ServeOptions { artifacts: self.artifacts, addr: SocketAddr::new(self.host, self.port), ctx: self.ctx, queue: self.queue.max(1), api_key: self.api_key, max_body: self.max_body }
+        ServeOptions { artifacts: self.artifacts, addr: SocketAddr::new(self.host, self.port), ctx: self.ctx, parallel: self.parallel.map(|p| p.max(1)), step_tokens: self.step_tokens.max(1), queue: self.queue.max(1), api_key: self.api_key, max_body: self.max_body }
     }
 }

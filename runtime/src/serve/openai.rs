@@ -3,7 +3,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use crate::decoder::TokenLogprob;
 use crate::sampler::SamplerConfig;
+use crate::tokenizer::Tokenizer;
 use crate::session::{Finish, Stats};
 
 /// An error in OpenAI's shape: `{"error": {"message", "type", "code"}}`.
@@ -57,17 +59,15 @@ pub struct Generation {
     pub stop: Vec<String>,
     pub stream: bool,
     pub include_usage: bool,
+    /// Log-probabilities with this many alternatives per token; None: none asked.
+    pub top_logprobs: Option<usize>,
 }
 
-/// The sampling fields, refusing the ones Kiln does not implement rather than ignoring them.
-pub fn generation(body: &Value) -> ApiResult<Generation> {
-    for (key, off) in [("frequency_penalty", 0.0), ("presence_penalty", 0.0), ("n", 1.0)] {
-        if number(body, key)?.is_some_and(|v| v != off) {
-            return Err(ApiError::bad_request(format!("'{key}' other than {off} is not supported by this server yet")));
-        }
-    }
-    if body.get("logprobs").is_some_and(|v| v != &Value::Bool(false) && !v.is_null()) {
-        return Err(ApiError::bad_request("'logprobs' is not supported by this server yet"));
+/// The sampling fields; `chat`: the chat API's logprobs (a bool and `top_logprobs`) rather than
+/// the completions API's (a count).
+pub fn generation(body: &Value, chat: bool) -> ApiResult<Generation> {
+    if number(body, "n")?.is_some_and(|v| v != 1.0) {
+        return Err(ApiError::bad_request("'n' other than 1 is not supported by this server"));
     }
     let positive = |key: &str| -> ApiResult<Option<usize>> {
         match number(body, key)? {
@@ -82,12 +82,30 @@ pub fn generation(body: &Value) -> ApiResult<Generation> {
     if !(0.0..=2.0).contains(&temperature) || !(0.0..=1.0).contains(&top_p) || !(0.0..=1.0).contains(&min_p) {
         return Err(ApiError::bad_request("'temperature' must be in [0, 2], 'top_p' and 'min_p' in [0, 1]"));
     }
+    let penalty = |key: &str| -> ApiResult<f32> {
+        let v = number(body, key)?.unwrap_or(0.0);
+        if !(-2.0..=2.0).contains(&v) {
+            return Err(ApiError::bad_request(format!("'{key}' must be in [-2, 2], got {v}")));
+        }
+        Ok(v as f32)
+    };
+    let top_logprobs = match (chat, body.get("logprobs")) {
+        (true, Some(Value::Bool(true))) => Some(positive("top_logprobs")?.unwrap_or(0)),
+        (true, None | Some(Value::Null | Value::Bool(false))) => None,
+        (true, Some(_)) => return Err(ApiError::bad_request("'logprobs' must be true or false")),
+        (false, _) => positive("logprobs")?,
+    };
+    if top_logprobs.is_some_and(|n| n > 20) {
+        return Err(ApiError::bad_request("at most 20 'top_logprobs' per token"));
+    }
     let sampling = SamplerConfig {
         temperature: temperature as f32,
         top_p: top_p as f32,
         top_k: positive("top_k")?.unwrap_or(0),
         min_p: min_p as f32,
         repeat_penalty: number(body, "repetition_penalty")?.unwrap_or(1.0) as f32,
+        frequency_penalty: penalty("frequency_penalty")?,
+        presence_penalty: penalty("presence_penalty")?,
         seed: positive("seed")?.unwrap_or(0) as u64,
         ..Default::default()
     };
@@ -100,7 +118,7 @@ pub fn generation(body: &Value) -> ApiResult<Generation> {
     let max_tokens = positive("max_completion_tokens")?.or(positive("max_tokens")?);
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let include_usage = body.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
-    Ok(Generation { sampling, max_tokens, stop, stream, include_usage })
+    Ok(Generation { sampling, max_tokens, stop, stream, include_usage, top_logprobs })
 }
 
 /// A chat message's text: a string, or the text parts of a content list.
@@ -133,5 +151,39 @@ pub fn usage(stats: &Stats) -> Value {
         "completion_tokens": stats.generated,
         "total_tokens": stats.prompt_tokens + stats.generated,
         "prompt_tokens_details": {"cached_tokens": stats.reused_tokens},
+    })
+}
+
+fn bytes(text: &str) -> Value {
+    text.as_bytes().to_vec().into()
+}
+
+/// The chat API's `logprobs.content` entries.
+pub fn chat_logprobs(tokens: &[(String, TokenLogprob)], tokenizer: &Tokenizer) -> Value {
+    let entry = |text: &str, logprob: f32| json!({"token": text, "logprob": logprob, "bytes": bytes(text)});
+    let content: Vec<Value> = tokens
+        .iter()
+        .map(|(text, l)| {
+            let mut e = entry(text, l.logprob);
+            e["top_logprobs"] = l.top.iter().map(|&(t, lp)| entry(&tokenizer.decode(&[t]).unwrap_or_default(), lp)).collect::<Vec<_>>().into();
+            e
+        })
+        .collect();
+    json!({"content": content})
+}
+
+/// The completions API's `logprobs` (tokens, token_logprobs, top_logprobs, text_offset), the
+/// offsets counted from `offset`.
+pub fn completion_logprobs(tokens: &[(String, TokenLogprob)], tokenizer: &Tokenizer, mut offset: usize) -> Value {
+    let mut text_offset = vec![];
+    for (text, _) in tokens {
+        text_offset.push(offset);
+        offset += text.len();
+    }
+    json!({
+        "tokens": tokens.iter().map(|t| t.0.clone()).collect::<Vec<_>>(),
+        "token_logprobs": tokens.iter().map(|t| t.1.logprob).collect::<Vec<_>>(),
+        "top_logprobs": tokens.iter().map(|(_, l)| l.top.iter().map(|&(t, lp)| (tokenizer.decode(&[t]).unwrap_or_default(), Value::from(lp))).collect::<serde_json::Map<_, _>>()).collect::<Vec<_>>(),
+        "text_offset": text_offset,
     })
 }
