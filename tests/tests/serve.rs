@@ -1,5 +1,6 @@
 //! `kiln serve` over real HTTP: the OpenAI routes with the default model (answers equal `kiln
-//! run`'s, streamed equal to whole, prefix reuse counted), the `openai` Python client, errors in
+//! run`'s, streamed equal to whole, prefix reuse counted), the `openai` Python client (chat,
+//! streaming, logprobs, completions, errors; a real Qwen2.5 calling a tool), errors in
 //! OpenAI's shape with their status codes, a vanished client's request cancelled, SIGTERM, two
 //! models served side by side by name.
 use std::io::{Read, Write};
@@ -74,16 +75,53 @@ fn chat_and_completions_answer_as_kiln_run_does() {
 #[test]
 fn the_openai_python_client_talks_to_it() {
     let server = Server::start(&artifact(), &[]);
-    let script = format!(
-        "from openai import OpenAI\nc = OpenAI(base_url='http://{}/v1', api_key='x')\n\
-         r = c.chat.completions.create(model='model', messages=[{{'role': 'user', 'content': 'What is the capital of France?'}}], temperature=0, max_tokens=12)\n\
-         s = ''.join(ch.choices[0].delta.content or '' for ch in c.chat.completions.create(model='model', messages=[{{'role': 'user', 'content': 'What is the capital of France?'}}], temperature=0, max_tokens=12, stream=True))\n\
-         assert s == r.choices[0].message.content, (s, r)\nprint(r.choices[0].message.content)",
-        server.addr
-    );
-    let out = std::process::Command::new(root().join(".venv/bin/python")).args(["-c", &script]).output().unwrap();
+    let script = r#"
+import sys, openai
+from openai import OpenAI
+c = OpenAI(base_url=f'http://{sys.argv[1]}/v1', api_key='x')
+ask = dict(model='model', messages=[{'role': 'user', 'content': 'What is the capital of France?'}], temperature=0, max_tokens=12)
+r = c.chat.completions.create(**ask, logprobs=True, top_logprobs=2)
+s = ''.join(ch.choices[0].delta.content or '' for ch in c.chat.completions.create(**ask, stream=True))
+assert s == r.choices[0].message.content, (s, r)
+lp = r.choices[0].logprobs.content
+assert ''.join(t.token for t in lp) == s and all(t.logprob <= 0 and len(t.top_logprobs) == 2 for t in lp), lp
+assert all(t.top_logprobs[0].logprob == t.logprob for t in lp), 'greedy: each token is the most likely'
+done = c.completions.create(model='model', prompt='The capital of France is', temperature=0, max_tokens=4, logprobs=1)
+assert done.choices[0].text == ''.join(done.choices[0].logprobs.tokens), done
+try:
+    c.chat.completions.create(**dict(ask, model='nope'))
+    raise SystemExit('no error for an unknown model')
+except openai.NotFoundError as e:
+    assert 'nope' in str(e)
+print(r.choices[0].message.content)
+"#;
+    let out = std::process::Command::new(root().join(".venv/bin/python")).args(["-c", script, &server.addr]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Paris"));
+}
+
+#[test]
+fn a_real_model_calls_a_tool_through_the_openai_client() {
+    let qwen = real_model::compiled("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "qwen-model");
+    let server = Server::start(&qwen, &["--parallel", "2", "--ctx", "1024"]);
+    let script = r#"
+import json, sys
+from openai import OpenAI
+c = OpenAI(base_url=f'http://{sys.argv[1]}/v1', api_key='x')
+tools = [{'type': 'function', 'function': {'name': 'get_weather', 'description': 'Get the current weather in a city',
+          'parameters': {'type': 'object', 'properties': {'city': {'type': 'string'}}, 'required': ['city']}}}]
+ask = dict(model='model', messages=[{'role': 'user', 'content': 'What is the weather like in Paris right now?'}], tools=tools, temperature=0, max_tokens=60)
+r = c.chat.completions.create(**ask)
+call = r.choices[0].message.tool_calls[0]
+assert r.choices[0].finish_reason == 'tool_calls' and call.function.name == 'get_weather', r
+assert json.loads(call.function.arguments) == {'city': 'Paris'}, call
+streamed = [d for ch in c.chat.completions.create(**ask, stream=True) for d in (ch.choices[0].delta.tool_calls or []) if ch.choices]
+assert [(d.function.name, json.loads(d.function.arguments)) for d in streamed] == [('get_weather', {'city': 'Paris'})], streamed
+none = c.chat.completions.create(**ask, tool_choice='none')
+assert none.choices[0].message.tool_calls is None and 'get_weather' in none.choices[0].message.content, none
+"#;
+    let out = std::process::Command::new(root().join(".venv/bin/python")).args(["-c", script, &server.addr]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

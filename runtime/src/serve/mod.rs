@@ -208,7 +208,11 @@ async fn chat(State(app): State<Arc<App>>, headers: HeaderMap, body: std::result
         Ok((body, ids, text))
     };
     match run() {
-        Ok((body, ids, prompt)) => respond(&app, &body, ids, String::new(), Kind::Chat { prompt }).await,
+        Ok((body, ids, prompt)) => {
+            // `tool_choice: "none"`: the tools stay in the prompt, but nothing is read as a call
+            let tools = body.get("tools").filter(|_| body.get("tool_choice").and_then(Value::as_str) != Some("none")).cloned();
+            respond(&app, &body, ids, String::new(), Kind::Chat { prompt, tools }).await
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -240,8 +244,8 @@ fn token_ids(model: &Served, list: &[Value]) -> ApiResult<Vec<u32>> {
 
 #[derive(Clone)]
 enum Kind {
-    /// With the rendered prompt (a template may open `<think>` itself).
-    Chat { prompt: String },
+    /// With the rendered prompt (a template may open `<think>` itself) and the tools offered.
+    Chat { prompt: String, tools: Option<Value> },
     Completion,
 }
 
@@ -265,8 +269,8 @@ impl Kind {
     fn choice(&self, text: &str, finish: Finish, logprobs: Value) -> Value {
         let reason = openai::finish_reason(finish);
         match self {
-            Kind::Chat { prompt } => {
-                let (message, called) = answer::message(prompt, text);
+            Kind::Chat { prompt, tools } => {
+                let (message, called) = answer::message(prompt, tools.as_ref(), text);
                 json!({"index": 0, "message": message, "logprobs": logprobs, "finish_reason": if called { "tool_calls" } else { reason }})
             }
             Kind::Completion => json!({"index": 0, "text": text, "logprobs": logprobs, "finish_reason": reason}),
@@ -333,7 +337,7 @@ async fn respond(app: &App, body: &Value, prompt: Vec<u32>, echo: String, kind: 
         }
         let include_usage = generation.include_usage;
         let mut parser = match &kind {
-            Kind::Chat { prompt } => Some(AnswerParser::new(prompt)),
+            Kind::Chat { prompt, tools } => Some(AnswerParser::new(prompt, tools.as_ref())),
             Kind::Completion => None,
         };
         let chat = parser.is_some();
