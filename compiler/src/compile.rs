@@ -222,13 +222,15 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     eos_token_ids.sort();
     eos_token_ids.dedup();
     let weights_len = offset;
+    let entries: Vec<_> = tensors.iter().map(|(e, _)| e.clone()).collect();
+    let report = crate::info::artifact_report(&c, &source.path, &entries, options.kv, format!("{} [{}]", cpu.name, cpu.features.join(",")), kernels.specs.len());
     let meta = Meta {
         architecture: c.arch.clone(),
         source: source.path.clone(),
         dims: c.dims.clone(),
         config: source.config.clone(),
         plan,
-        tensors: tensors.iter().map(|(e, _)| e.clone()).collect(),
+        tensors: entries,
         tokenizer: source.tokenizer_json.clone(),
         chat_templates: source.chat_templates.clone(),
         special_tokens: source.special_tokens.clone(),
@@ -237,7 +239,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
         generation: source.generation.clone(),
         target_cpu: cpu.name.clone(),
         cpu_features: cpu.features.clone(),
-        fused_summary: fuse::describe(g, &c.groups).lines().map(String::from).collect(),
+        report,
     };
     let mut failure: Option<Error> = None;
     artifact::write(out, &meta, &code, weights_len, |w| {

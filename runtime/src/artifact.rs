@@ -108,8 +108,8 @@ pub struct Meta {
     pub target_cpu: String,
     /// CPU features the kernels were compiled for (LLVM names).
     pub cpu_features: Vec<String>,
-    /// The fused groups, one line each, for `kiln info`.
-    pub fused_summary: Vec<String>,
+    /// What `kiln info` prints about it, worked out by the compiler from the fused graph.
+    pub report: crate::info::Report,
 }
 
 /// Writes an artifact. `weights` is written by the callback, which must write exactly `weights_len`

@@ -5,6 +5,7 @@ pub mod chat_template;
 pub mod cpu;
 pub mod decoder;
 pub mod error;
+pub mod info;
 pub mod executor;
 pub mod kernels;
 pub mod kv_cache;

@@ -26,7 +26,7 @@ pub fn info(args: InfoArgs) -> Result<()> {
         }
         std::fs::write(path, dot).with_context(|| format!("{}", path.display()))?;
     }
-    let bandwidth = compiler::info::bandwidth::measure();
+    let bandwidth = runtime::info::bandwidth::measure();
     if args.json {
         let mut json = serde_json::to_value(&report)?;
         json["machine"] = serde_json::json!({
