@@ -2,6 +2,7 @@
 pub mod artifact;
 pub mod buffer;
 pub mod chat_template;
+pub mod cli;
 pub mod cpu;
 pub mod decoder;
 pub mod error;

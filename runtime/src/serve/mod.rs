@@ -431,9 +431,8 @@ async fn detokenize(State(app): State<Arc<App>>, headers: HeaderMap, body: std::
     Ok(Json(json!({"content": model.tokenizer.decode(&ids).map_err(|e| ApiError::bad_request(e.to_string()))?})))
 }
 
-/// The command line of `kiln serve` and `kiln-serve`.
-#[derive(clap::Parser, Debug)]
-#[command(name = "kiln-serve", about = "Serve compiled models over an OpenAI-compatible HTTP API")]
+/// The options of `kiln serve` (and `kiln-rt serve`).
+#[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// Compiled models (`kiln compile`); each is served under its file name without `.kiln`.
     #[arg(required = true)]

@@ -48,7 +48,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             messages.push(json!({"role": "system", "content": s}));
         }
         messages.push(json!({"role": "user", "content": prompt}));
-        runtime::prompt::render(&session.model.artifact.meta, &messages, &m.prompt_options()?)?
+        crate::prompt::render(&session.model.artifact.meta, &messages, &m.prompt_options()?)?
     };
     let ids = session.tokenizer.encode(&text)?;
     m.answer(&mut session, &mut sampler, &ids, &text, None)?;

@@ -1,11 +1,12 @@
 //! `kiln tokenize` / `kiln detokenize`: a model's tokenizer on its own, for debugging. MODEL is an
-//! artifact, a Hugging Face folder or a GGUF file.
+//! artifact (or, with the compiler's `kiln`, a Hugging Face folder or a GGUF file: it passes its
+//! own loader).
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use runtime::tokenizer::Tokenizer;
+use crate::tokenizer::Tokenizer;
 
 #[derive(Args, Debug)]
 pub struct TokenizeArgs {
@@ -24,13 +25,15 @@ pub struct DetokenizeArgs {
     pub ids: Vec<String>,
 }
 
-fn tokenizer(path: &Path) -> Result<Tokenizer> {
-    if runtime::artifact::Artifact::is_artifact(path) {
-        let a = runtime::artifact::Artifact::open(path, false)?;
-        return Ok(Tokenizer::for_artifact(&a.meta)?);
+/// Finds the tokenizer of what a path names.
+pub type Loader = fn(&Path) -> Result<Tokenizer>;
+
+/// An artifact's tokenizer.
+pub fn artifact_tokenizer(path: &Path) -> Result<Tokenizer> {
+    if path.exists() && !crate::artifact::Artifact::is_artifact(path) {
+        anyhow::bail!("{}: not a Kiln artifact (this build reads artifacts; `kiln compile` makes them)", path.display());
     }
-    let s = compiler::load_model(path)?;
-    Ok(Tokenizer::new(&s.tokenizer_json, s.special_tokens.get("bos_token").map(String::as_str), s.add_bos)?)
+    Ok(Tokenizer::for_artifact(&crate::artifact::Artifact::open(path, false)?.meta)?)
 }
 
 fn stdin() -> Result<String> {
@@ -39,7 +42,7 @@ fn stdin() -> Result<String> {
     Ok(s)
 }
 
-pub fn tokenize(args: TokenizeArgs) -> Result<()> {
+pub fn tokenize(args: TokenizeArgs, tokenizer: Loader) -> Result<()> {
     let tok = tokenizer(&args.model)?;
     let text = match args.text {
         Some(t) => t,
@@ -56,7 +59,7 @@ pub fn tokenize(args: TokenizeArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn detokenize(args: DetokenizeArgs) -> Result<()> {
+pub fn detokenize(args: DetokenizeArgs, tokenizer: Loader) -> Result<()> {
     let tok = tokenizer(&args.model)?;
     let words = if args.ids.is_empty() { stdin()?.split_whitespace().map(String::from).collect() } else { args.ids };
     let ids = words

@@ -6,10 +6,10 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use runtime::prompt::PromptOptions;
-use runtime::sampler::Sampler;
-use runtime::session::{Finish, Request, Session, Stats};
-use runtime::tokenizer::Tokenizer;
+use crate::prompt::PromptOptions;
+use crate::sampler::Sampler;
+use crate::session::{Finish, Request, Session, Stats};
+use crate::tokenizer::Tokenizer;
 
 use super::sampling::SamplingArgs;
 use super::thinking::{Show, ThinkingView};
@@ -51,7 +51,7 @@ impl ModelArgs {
         if self.ctx == Some(0) {
             anyhow::bail!("--ctx must be at least 1");
         }
-        let mut model = runtime::Model::open(&self.artifact, Some(self.ctx.unwrap_or(4096)))?;
+        let mut model = crate::Model::open(&self.artifact, Some(self.ctx.unwrap_or(4096)))?;
         if self.profile {
             model.executor.profile = Some(vec![0.0; model.artifact.meta.plan.steps.len()]);
         }

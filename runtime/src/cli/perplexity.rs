@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use runtime::tokenizer::Tokenizer;
+use crate::tokenizer::Tokenizer;
 
 #[derive(Args, Debug)]
 pub struct PerplexityArgs {
@@ -24,13 +24,13 @@ pub fn perplexity(args: PerplexityArgs) -> Result<()> {
     if args.ctx < 2 {
         anyhow::bail!("--ctx must be at least 2");
     }
-    let mut model = runtime::Model::open(&args.artifact, Some(args.ctx))?;
+    let mut model = crate::Model::open(&args.artifact, Some(args.ctx))?;
     let tokens = Tokenizer::for_artifact(&model.artifact.meta)?.encode_without_bos(&text)?;
     let windows = tokens.len() / args.ctx;
     if windows > 0 {
         eprintln!("{} tokens: {windows} windows of {}, {} tokens left over", tokens.len(), args.ctx, tokens.len() % args.ctx);
     }
-    let p = runtime::perplexity::perplexity(&mut model, &tokens, args.ctx, args.batch, &mut |w, ppl| eprintln!("[{w}/{windows}] {ppl:.4}"))?;
+    let p = crate::perplexity::perplexity(&mut model, &tokens, args.ctx, args.batch, &mut |w, ppl| eprintln!("[{w}/{windows}] {ppl:.4}"))?;
     println!("scored {} tokens in {} windows", p.scored, p.windows);
     println!("ppl = {:.4} ± {:.4}", p.ppl, p.error);
     Ok(())

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use runtime::chat_template::{ChatTemplate, DateTime};
-use runtime::prompt::PromptOptions;
+use crate::chat_template::{ChatTemplate, DateTime};
+use crate::prompt::PromptOptions;
 use serde_json::{Map, Value};
 
 /// The conversation options both commands take.
@@ -100,12 +100,12 @@ pub fn template(args: TemplateArgs) -> Result<()> {
 }
 
 pub fn prompt(args: PromptArgs) -> Result<()> {
-    let artifact = runtime::artifact::Artifact::open(&args.artifact, false)?;
+    let artifact = crate::artifact::Artifact::open(&args.artifact, false)?;
     let meta = &artifact.meta;
     let (messages, opts) = args.conversation.load()?;
-    let text = runtime::prompt::render(meta, &messages, &opts)?;
+    let text = crate::prompt::render(meta, &messages, &opts)?;
     if args.ids {
-        let tok = runtime::tokenizer::Tokenizer::for_artifact(meta)?;
+        let tok = crate::tokenizer::Tokenizer::for_artifact(meta)?;
         let ids: Vec<String> = tok.encode(&text)?.iter().map(u32::to_string).collect();
         println!("{}", ids.join(" "));
     } else {

@@ -3,7 +3,7 @@
 //! whole.
 use std::io::Write;
 
-use runtime::tags::{Segment, TagSplitter};
+use crate::tags::{Segment, TagSplitter};
 
 const OPEN: &str = "<think>";
 const CLOSE: &str = "</think>";

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use runtime::session::{Finish, Session, Stats};
+use crate::session::{Finish, Session, Stats};
 use serde_json::{json, Value};
 
 use super::generate::ModelArgs;
@@ -163,7 +163,7 @@ impl Input {
 
 /// Renders the conversation; while it leaves less than `reserve` tokens for the answer, drops the
 /// oldest turn (a user message and the replies up to the next one).
-fn fit(session: &Session, system: Option<&str>, messages: &mut Vec<Value>, opts: &runtime::prompt::PromptOptions, max_tokens: usize) -> Result<(String, Vec<u32>)> {
+fn fit(session: &Session, system: Option<&str>, messages: &mut Vec<Value>, opts: &crate::prompt::PromptOptions, max_tokens: usize) -> Result<(String, Vec<u32>)> {
     let context = session.context();
     let reserve = max_tokens.min(context / 2);
     let meta = &session.model.artifact.meta;
@@ -171,7 +171,7 @@ fn fit(session: &Session, system: Option<&str>, messages: &mut Vec<Value>, opts:
     loop {
         let mut all: Vec<Value> = system.map(|s| json!({"role": "system", "content": s})).into_iter().collect();
         all.extend(messages.iter().cloned());
-        let text = runtime::prompt::render(meta, &all, opts)?;
+        let text = crate::prompt::render(meta, &all, opts)?;
         let ids = session.tokenizer.encode(&text)?;
         if ids.len() + reserve <= context {
             if dropped > 0 {

@@ -3,8 +3,8 @@
 //! then Kiln's default.
 use anyhow::{bail, Result};
 use clap::Args;
-use runtime::artifact::GenerationDefaults;
-use runtime::sampler::SamplerConfig;
+use crate::artifact::GenerationDefaults;
+use crate::sampler::SamplerConfig;
 
 #[derive(Args, Clone, Debug)]
 pub struct SamplingArgs {
