@@ -150,7 +150,7 @@ fn errors_come_in_openai_shape() {
 
 #[test]
 fn a_vanished_client_frees_the_model_and_sigterm_stops_cleanly() {
-    let server = Server::start(&artifact(), &["--ctx", "4096", "--parallel", "1"]);
+    let server = Server::start(&artifact(), &["--ctx", "4096", "--parallel", "1", "--grace", "1"]);
     // a long streamed answer, abandoned after its first bytes
     let mut s = TcpStream::connect(&server.addr).unwrap();
     let body = json!({"prompt": "Once upon a time", "max_tokens": 4000, "temperature": 0.8, "seed": 1, "stream": true}).to_string();
@@ -164,10 +164,16 @@ fn a_vanished_client_frees_the_model_and_sigterm_stops_cleanly() {
     assert_eq!(status, 200);
     assert!(start.elapsed() < Duration::from_secs(30), "the abandoned request kept the model for {:?}", start.elapsed());
 
+    // SIGTERM while a long answer streams: it gets the grace period (1 s), then the server exits 0
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    write!(s, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    s.read_exact(&mut first).unwrap();
     let mut server = server;
+    let start = Instant::now();
     unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+    assert!(start.elapsed() < Duration::from_secs(15), "stopping took {:?} with a grace of 1 s", start.elapsed());
 }
 
 #[test]

@@ -14,7 +14,8 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::future::IntoFuture;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -55,6 +56,8 @@ pub struct ServeOptions {
     pub api_key: Option<String>,
     /// Largest request body, bytes.
     pub max_body: usize,
+    /// After SIGINT/SIGTERM, how long running requests get to finish.
+    pub grace: std::time::Duration,
 }
 
 /// A served model: its engine, and what the HTTP side needs to build its prompts.
@@ -67,13 +70,61 @@ struct Served {
 }
 
 struct App {
-    models: BTreeMap<String, Served>,
+    /// Set once every artifact is loaded.
+    models: OnceLock<BTreeMap<String, Served>>,
     options: ServeOptions,
     next_id: AtomicU64,
 }
 
 /// Loads every artifact, then serves until SIGINT or SIGTERM.
 pub fn serve(options: ServeOptions) -> Result<()> {
+    for path in &options.artifacts {
+        if !crate::artifact::Artifact::is_artifact(path) {
+            crate::artifact::Artifact::open(path, false)?; // names what is wrong with it
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| Error::Serve(e.to_string()))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(options.addr).await.map_err(|e| Error::Serve(format!("{}: {e}", options.addr)))?;
+        let addr = listener.local_addr().map_err(|e| Error::Serve(e.to_string()))?;
+        eprintln!("kiln serve: loading on {addr} (/health answers 503 until ready)");
+        let (limit, grace) = (options.max_body, options.grace);
+        let app = Arc::new(App { models: OnceLock::new(), options, next_id: AtomicU64::new(1) });
+        let router = Router::new()
+            .route("/health", get(health))
+            .route("/v1/models", get(list_models))
+            .route("/metrics", get(metrics))
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/completions", post(completions))
+            .route("/tokenize", post(tokenize))
+            .route("/detokenize", post(detokenize))
+            .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+            .layer(DefaultBodyLimit::max(limit))
+            .with_state(app.clone());
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let serving = tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(shutdown(stopping.clone())).into_future());
+        let loaded = tokio::task::spawn_blocking({
+            let app = app.clone();
+            move || load(&app.options).map(|models| app.models.set(models).ok())
+        });
+        loaded.await.map_err(|e| Error::Serve(e.to_string()))??;
+        let names: Vec<&str> = app.models.get().into_iter().flat_map(|m| m.keys()).map(String::as_str).collect();
+        eprintln!("kiln serve: listening on http://{addr} (models: {})", names.join(", "));
+        // after SIGINT/SIGTERM, requests still running get `grace` to finish
+        let over = async {
+            stopping.notified().await;
+            tokio::time::sleep(grace).await;
+            eprintln!("kiln serve: grace period over, cancelling what still runs");
+        };
+        tokio::select! {
+            served = serving => served.map_err(|e| Error::Serve(e.to_string()))?.map_err(|e| Error::Serve(e.to_string())),
+            _ = over => Ok(()),
+        }
+    })
+}
+
+/// Loads every artifact and starts its engine.
+fn load(options: &ServeOptions) -> Result<BTreeMap<String, Served>> {
     let mut models = BTreeMap::new();
     for path in &options.artifacts {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -89,27 +140,7 @@ pub fn serve(options: ServeOptions) -> Result<()> {
             return Err(Error::Serve(format!("two artifacts are named '{name}'")));
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| Error::Serve(e.to_string()))?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(options.addr).await.map_err(|e| Error::Serve(format!("{}: {e}", options.addr)))?;
-        let addr = listener.local_addr().map_err(|e| Error::Serve(e.to_string()))?;
-        let names: Vec<&String> = models.keys().collect();
-        eprintln!("kiln serve: listening on http://{addr} (models: {})", names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
-        let limit = options.max_body;
-        let app = Arc::new(App { models, options, next_id: AtomicU64::new(1) });
-        let router = Router::new()
-            .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
-            .route("/v1/models", get(list_models))
-            .route("/metrics", get(metrics))
-            .route("/v1/chat/completions", post(chat))
-            .route("/v1/completions", post(completions))
-            .route("/tokenize", post(tokenize))
-            .route("/detokenize", post(detokenize))
-            .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
-            .layer(DefaultBodyLimit::max(limit))
-            .with_state(app);
-        axum::serve(listener, router).with_graceful_shutdown(shutdown()).await.map_err(|e| Error::Serve(e.to_string()))
-    })
+    Ok(models)
 }
 
 /// 8 slots, fewer if their KV cache would take more than a quarter of the machine's free memory.
@@ -122,11 +153,21 @@ fn default_slots(meta: &Meta, context: usize) -> usize {
     (available / 4 / per_slot).clamp(1, 8)
 }
 
-async fn shutdown() {
+/// Resolves at SIGINT or SIGTERM (and tells `stopping`).
+async fn shutdown(stopping: Arc<tokio::sync::Notify>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (mut int, mut term) = (signal(SignalKind::interrupt()).expect("SIGINT handler"), signal(SignalKind::terminate()).expect("SIGTERM handler"));
     tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-    eprintln!("kiln serve: stopping (requests running finish first)");
+    eprintln!("kiln serve: stopping (requests running get the grace period to finish)");
+    stopping.notify_one();
+}
+
+/// `{"status": "ok"}` once every model is loaded; 503 `{"status": "loading"}` before.
+async fn health(State(app): State<Arc<App>>) -> Response {
+    match app.models.get() {
+        Some(_) => Json(json!({"status": "ok"})).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")], Json(json!({"status": "loading"}))).into_response(),
+    }
 }
 
 impl App {
@@ -139,11 +180,17 @@ impl App {
         Ok(())
     }
 
+    /// The loaded models (503 while loading).
+    fn models(&self) -> ApiResult<&BTreeMap<String, Served>> {
+        self.models.get().ok_or_else(|| ApiError { retry_after: Some(1), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is loading its models") })
+    }
+
     /// The model a request names; with one model served, an absent name means it.
     fn model(&self, body: &Value) -> ApiResult<&Served> {
+        let models = self.models()?;
         match body.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) {
-            Some(name) => self.models.get(name).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("model '{name}' is not served here (see /v1/models)"))),
-            None if self.models.len() == 1 => Ok(self.models.values().next().expect("one model")),
+            Some(name) => models.get(name).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("model '{name}' is not served here (see /v1/models)"))),
+            None if models.len() == 1 => Ok(models.values().next().expect("one model")),
             None => Err(ApiError::bad_request("'model' is required when several models are served")),
         }
     }
@@ -173,7 +220,7 @@ fn now() -> u64 {
 async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult<Response> {
     app.authorize(&headers)?;
     let mut text = metrics::Metrics::header();
-    for (name, m) in &app.models {
+    for (name, m) in app.models()? {
         m.engine.metrics.write(&mut text, name, m.engine.pending.load(Ordering::Relaxed));
     }
     Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
@@ -181,7 +228,7 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult<R
 
 async fn list_models(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     app.authorize(&headers)?;
-    let data: Vec<Value> = app.models.keys().map(|name| json!({"id": name, "object": "model", "created": now(), "owned_by": "kiln"})).collect();
+    let data: Vec<Value> = app.models()?.keys().map(|name| json!({"id": name, "object": "model", "created": now(), "owned_by": "kiln"})).collect();
     Ok(Json(json!({"object": "list", "data": data})))
 }
 
@@ -461,10 +508,13 @@ pub struct ServeArgs {
     /// Largest request body, bytes
     #[arg(long, default_value_t = 4 << 20)]
     pub max_body: usize,
+    /// After SIGINT/SIGTERM, seconds running requests get to finish before they are cut off
+    #[arg(long, default_value_t = 10.0)]
+    pub grace: f64,
 }
 
 impl ServeArgs {
     pub fn options(self) -> ServeOptions {
-        ServeOptions { artifacts: self.artifacts, addr: SocketAddr::new(self.host, self.port), ctx: self.ctx, parallel: self.parallel.map(|p| p.max(1)), step_tokens: self.step_tokens.max(1), queue: self.queue.max(1), api_key: self.api_key, max_body: self.max_body }
+        ServeOptions { artifacts: self.artifacts, addr: SocketAddr::new(self.host, self.port), ctx: self.ctx, parallel: self.parallel.map(|p| p.max(1)), step_tokens: self.step_tokens.max(1), queue: self.queue.max(1), api_key: self.api_key, max_body: self.max_body, grace: std::time::Duration::from_secs_f64(self.grace.max(0.0)) }
     }
 }
