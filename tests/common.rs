@@ -34,17 +34,23 @@ pub fn test_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Compiles a model into `dir/model.kiln` as `kiln compile --exact` does (an f32 KV cache), for
-/// comparisons with float32 references.
+/// Compiles a model into `dir/model.kiln` as `kiln compile --exact` does (an f32 KV cache, f32
+/// matmul activations), for comparisons with float32 references.
 pub fn compile(model: &Path, dir: &Path) -> PathBuf {
-    compile_with_kv(model, dir, runtime::plan::KvDtype::F32)
+    compile_using(model, dir, &compiler::compile::Options { kv: runtime::plan::KvDtype::F32, exact: true, ..Default::default() })
 }
 
-/// Compiles a model into `dir/model.kiln` with a KV cache of `kv`.
-pub fn compile_with_kv(model: &Path, dir: &Path, kv: runtime::plan::KvDtype) -> PathBuf {
+/// Compiles a model into `dir/model.kiln` as `kiln compile` does by default (f16 KV cache, 8-bit
+/// activations where the CPU has integer dot products).
+pub fn compile_fast(model: &Path, dir: &Path) -> PathBuf {
+    compile_using(model, dir, &Default::default())
+}
+
+/// Compiles a model into `dir/model.kiln` with `options`.
+pub fn compile_using(model: &Path, dir: &Path, options: &compiler::compile::Options) -> PathBuf {
     let out = dir.join("model.kiln");
     let source = compiler::load_model(model).unwrap();
-    compiler::compile::compile(&source, &out, &compiler::compile::Options { kv, ..Default::default() }, &mut |_| {}).unwrap();
+    compiler::compile::compile(&source, &out, options, &mut |_| {}).unwrap();
     out
 }
 

@@ -31,11 +31,13 @@ pub struct Options {
     pub kv: KvDtype,
     /// Quantise float matmul weights and embedding tables to this format (`quantize::TARGETS`).
     pub quant: Option<WeightFormat>,
+    /// Keep every matmul's activations in f32 (no 8-bit integer dot products).
+    pub exact: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { target_cpu: "host".into(), max_rows: 128, weights: WeightMode::Native, emit_llvm: None, kv: KvDtype::F16, quant: None }
+        Options { target_cpu: "host".into(), max_rows: 128, weights: WeightMode::Native, emit_llvm: None, kv: KvDtype::F16, quant: None, exact: false }
     }
 }
 
@@ -92,7 +94,9 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     let infos = source.weights.tensors();
     let formats = storage::formats(g, infos, options.weights, options.quant);
     let format_of = |n: NodeIndex| storage::stored_name(g, n, infos).and_then(|name| formats.get(&name).copied()).unwrap_or(WeightFormat::F32);
-    let steps = schedule(g, &c.groups, &mut kernels, &format_of, options.kv);
+    let cpu = TargetCpu::resolve(&options.target_cpu)?;
+    let int8 = |format: WeightFormat, k: usize| !options.exact && crate::lower::vnni::supports(&cpu.features, format, k);
+    let steps = schedule(g, &c.groups, &mut kernels, &format_of, options.kv, &int8);
     lap("graph", &mut timings);
 
     // Tensors: every weight a step reads (tied ones resolved), then the rope tables.
@@ -206,7 +210,6 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     lap("plan", &mut timings);
 
     progress(Progress::Stage("generating native code with LLVM"));
-    let cpu = TargetCpu::resolve(&options.target_cpu)?;
     let (ir, code) = lower::build(&kernels, &cpu)?;
     if let Some(path) = &options.emit_llvm {
         std::fs::write(path, ir).map_err(io(path))?;

@@ -65,8 +65,9 @@ fn label(g: &Graph, group: &Group) -> String {
     format!("{layer}{}{weight} ({})", g[group.output].op.name(), ops.join("+"))
 }
 
-/// `format_of` gives the stored format of a weight node (activations are f32); `kv` the cache's.
-pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of: &dyn Fn(NodeIndex) -> WeightFormat, kv: KvDtype) -> Vec<Scheduled> {
+/// `format_of` gives the stored format of a weight node (activations are f32); `kv` the cache's;
+/// `int8(format, k)` whether a matmul's activations meet its weights as 8-bit integers.
+pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of: &dyn Fn(NodeIndex) -> WeightFormat, kv: KvDtype, int8: &dyn Fn(WeightFormat, usize) -> bool) -> Vec<Scheduled> {
     groups
         .iter()
         .map(|group| {
@@ -89,7 +90,8 @@ pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of:
                     let mut args = vec![ArgRef::Node(*weight)];
                     args.extend(leaves);
                     args.push(ArgRef::Node(o));
-                    (KernelSpec::Matmul { k, n, inputs, input, epilogue, format: format_of(*weight) }, args, rows_of(shape[0]), Work::Columns(n))
+                    let format = format_of(*weight);
+                    (KernelSpec::Matmul { k, n, inputs, input, epilogue, format, int8: int8(format, k) }, args, rows_of(shape[0]), Work::Columns(n))
                 }
                 Kind::Single => {
                     let ops = operands(g, o);

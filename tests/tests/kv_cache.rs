@@ -48,7 +48,7 @@ fn f16_cache_keeps_the_default_models_perplexity() {
     let model = root().join("models").join("SmolLM2-135M-Instruct.Q4_1.gguf");
     let ppl = |kv: KvDtype| {
         let dir = tempfile::tempdir().unwrap();
-        real_model::perplexity(&compile_with_kv(&model, dir.path(), kv))
+        real_model::perplexity(&compile_using(&model, dir.path(), &compiler::compile::Options { kv, exact: true, ..Default::default() }))
     };
     let (exact, fast) = (ppl(KvDtype::F32), ppl(KvDtype::F16));
     assert!(((fast - exact) / exact).abs() < 0.005, "f16 cache: ppl {fast}, f32 cache {exact}");

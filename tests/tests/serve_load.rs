@@ -17,7 +17,7 @@ fn smollm2() -> std::path::PathBuf {
 
 fn tiny() -> std::path::PathBuf {
     static ARTIFACT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    ARTIFACT.get_or_init(|| compile_with_kv(&fixture("llama_tied_gqa"), &test_dir("serve_load_tiny"), runtime::plan::KvDtype::F16)).clone()
+    ARTIFACT.get_or_init(|| compile_fast(&fixture("llama_tied_gqa"), &test_dir("serve_load_tiny"))).clone()
 }
 
 /// What must not differ between two runs of a request: its choice (text, log-probabilities,

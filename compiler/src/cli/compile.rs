@@ -28,7 +28,8 @@ pub struct CompileArgs {
     /// How the KV cache stores keys and values: f16 (half the bytes per attended position) or f32
     #[arg(long, value_parser = ["f16", "f32"], default_value = "f16")]
     pub kv: String,
-    /// Keep every value Kiln computes in f32 (today: the KV cache), for comparisons with references
+    /// Keep every value Kiln computes in f32 — the KV cache, and matmul activations (no 8-bit
+    /// integer dot products) — for comparisons with references
     #[arg(long, conflicts_with = "kv")]
     pub exact: bool,
     /// Also write the kernels' optimised LLVM IR to this file.
@@ -58,7 +59,7 @@ pub fn compile(args: CompileArgs) -> Result<()> {
     let source = compiler::load_model(&args.model)?;
     let kv = if args.exact || args.kv == "f32" { KvDtype::F32 } else { KvDtype::F16 };
     let quant = args.quant.as_deref().and_then(|q| compiler::lower::weight_format::WeightFormat::from_name(&q.to_uppercase()));
-    let options = Options { target_cpu: args.target_cpu.clone(), weights: args.weights, emit_llvm: args.emit_llvm.clone(), kv, quant, ..Default::default() };
+    let options = Options { target_cpu: args.target_cpu.clone(), weights: args.weights, emit_llvm: args.emit_llvm.clone(), kv, quant, exact: args.exact, ..Default::default() };
     let bytes_style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})").unwrap().progress_chars("=> ");
     let report = compiler::compile::compile(&source, out, &options, &mut |p| match p {
         Progress::Stage(stage) => bar.set_message(stage.to_string()),

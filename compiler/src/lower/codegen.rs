@@ -186,6 +186,30 @@ impl<'ctx> Cg<'ctx> {
         self.intrinsic("llvm.fmuladd", a.get_type(), &[a.into(), b.into(), c.into()]).into_vector_value()
     }
 
+    /// Lanes rounded to the nearest integer (ties to even), as i32.
+    pub fn round_to_i32(&self, a: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        let r = self.intrinsic("llvm.rint", a.get_type(), &[a.into()]).into_vector_value();
+        ok!(self.b.build_float_to_signed_int(r, self.i32.vec_type(a.get_type().get_size()), ""))
+    }
+
+    /// The sum of an integer vector's lanes.
+    pub fn reduce_add(&self, v: VectorValue<'ctx>) -> IntValue<'ctx> {
+        self.intrinsic("llvm.vector.reduce.add", v.get_type(), &[v.into()]).into_int_value()
+    }
+
+    pub fn splat_i32(&self, x: u64, lanes: u32) -> VectorValue<'ctx> {
+        VectorType::const_vector(&vec![self.i32.const_int(x, false); lanes as usize])
+    }
+
+    /// `vpdpbusd`: each of acc's 16 i32 lanes plus the 4 products of its bytes of `a` (unsigned)
+    /// and `b` (signed), 64 bytes each.
+    pub fn dpbusd(&self, acc: VectorValue<'ctx>, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        let words = self.i32.vec_type(16);
+        let [a, b] = [a, b].map(|v| ok!(self.b.build_bit_cast(v, words, "")).into_vector_value());
+        let f = Intrinsic::find("llvm.x86.avx512.vpdpbusd.512").unwrap().get_declaration(&self.module, &[]).unwrap();
+        ok!(self.b.build_call(f, &[acc.into(), a.into(), b.into()], "")).try_as_basic_value().basic().unwrap().into_vector_value()
+    }
+
     pub fn fmax(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
         self.intrinsic("llvm.maxnum", a.get_type(), &[a.into(), b.into()]).into_vector_value()
     }

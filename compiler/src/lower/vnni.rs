@@ -1,0 +1,150 @@
+//! Integer dot products for matmuls on Q8_0, Q4_0 and Q4_1 weights (AVX512-VNNI `vpdpbusd`),
+//! as llama.cpp does: each row's activations are quantised once per tile to 8 bits per block of
+//! 32 (scale d_x = max|x| / 127, q = round(x / d_x)), and the weights' integer quants meet them
+//! 64 products per instruction, no dequantisation to f32.
+//!
+//! One step covers a pair of weight blocks (64 elements) in a 512-bit register of bytes. `vpdpbusd`
+//! multiplies unsigned by signed bytes. Q4_x: the nibbles (0..15) are the unsigned side and the
+//! activations the signed one; Q4_0's offset (q − 8) and Q4_1's minimum become one more term per
+//! block, (−8·d_w or m_w) · d_x · Σq_x. Q8_0: activations are stored as q + 128 (unsigned) against
+//! the signed weights, and the 128 · Σw this adds is taken out by starting the accumulator at
+//! −128 · Σw (per lane, once per weight block for every row of the tile). Each i32 lane then holds
+//! an exact Σ of 4 products of one block; it becomes f32, is scaled by d_w · d_x of its block and
+//! accumulated in f32 lanes summed at the end.
+//!
+//! Byte order within a step matches the weights': Q8_0 as stored (block b in lanes 0–7, b + 1 in
+//! 8–15); Q4_x nibbles as they unpack — [b low, b+1 low, b high, b+1 high], 16 bytes each, so
+//! block b owns lanes 0–3 and 8–11. Per-lane scales (`dxe`) and sums (`sxe`) follow the same map.
+use inkwell::types::VectorType;
+use inkwell::values::{IntValue, PointerValue, VectorValue};
+
+use super::codegen::{ok, Cg};
+use super::weight_format::{f16_to_f32, WeightFormat};
+
+/// Elements per step: two blocks of 32.
+pub const STEP: u64 = 64;
+
+/// Whether a matmul on `format` with rows of `k` can run on integer dot products on a target
+/// with `features` (LLVM names).
+pub fn supports(features: &[String], format: WeightFormat, k: usize) -> bool {
+    let has = |f: &str| features.iter().any(|x| x == f);
+    matches!(format, WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q4_1) && (k as u64).is_multiple_of(STEP) && has("avx512vnni") && has("avx512bw")
+}
+
+/// Whether lane `l` (of 16) holds the step's second block.
+fn second_block(format: WeightFormat, l: u32) -> bool {
+    if format == WeightFormat::Q8_0 { l >= 8 } else { (l / 4) % 2 == 1 }
+}
+
+/// Where element `e` (0..32) of block `j` (0, 1) sits in the step's 64 bytes.
+fn byte_of(format: WeightFormat, j: u64, e: u64) -> u64 {
+    if format == WeightFormat::Q8_0 { 32 * j + e } else { 32 * (e / 16) + 16 * j + e % 16 }
+}
+
+/// A row's quantised activations: bytes [K] (q, or q + 128 against Q8_0; in step order), per-lane
+/// scales and per-lane sums [K / 64][16] f32.
+pub struct Quantised<'ctx> {
+    pub q: PointerValue<'ctx>,
+    pub dxe: PointerValue<'ctx>,
+    pub sxe: PointerValue<'ctx>,
+}
+
+/// 16 lanes of `a` where the lane holds the step's first block, else `b`.
+fn by_block<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+    let mask: Vec<_> = (0..16).map(|l| cg.ctx.bool_type().const_int(second_block(format, l) as u64, false)).collect();
+    ok!(cg.b.build_select(VectorType::const_vector(&mask), b, a, "")).into_vector_value()
+}
+
+/// Quantises x [K] f32 into `out` (row `r` of the tile's buffers).
+pub fn quantise_row<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, x: PointerValue<'ctx>, k: u64, out: &Quantised<'ctx>) {
+    let i8s = cg.ctx.i8_type();
+    cg.for_each(cg.int(0), cg.int(k), STEP, &mut |cg, k0| {
+        let mut d = vec![];
+        let mut s = vec![];
+        for j in 0..2u64 {
+            let at = cg.add(k0, cg.int(32 * j));
+            let v = [cg.load(x, at, 16), cg.load(x, cg.add(at, cg.int(16)), 16)];
+            let abs = |v: VectorValue<'ctx>| cg.fmax(v, cg.fsub(cg.splat_const(0.0, 16), v));
+            let amax = cg.hmax(cg.fmax(abs(v[0]), abs(v[1])));
+            let dj = ok!(cg.b.build_float_div(amax, cg.f32.const_float(127.0), ""));
+            let zero = ok!(cg.b.build_float_compare(inkwell::FloatPredicate::OEQ, amax, cg.f32.const_zero(), ""));
+            let inv = cg.select(zero, cg.f32.const_zero(), ok!(cg.b.build_float_div(cg.f32.const_float(127.0), amax, "")));
+            let mut sum = cg.i32.const_zero();
+            for (h, v) in v.into_iter().enumerate() {
+                let q = cg.round_to_i32(cg.fmul(v, cg.splat(inv, 16))); // in -127..=127
+                sum = ok!(cg.b.build_int_add(sum, cg.reduce_add(q), ""));
+                let bias = if format == WeightFormat::Q8_0 { 128 } else { 0 };
+                let stored = ok!(cg.b.build_int_truncate(ok!(cg.b.build_int_add(q, cg.splat_i32(bias, 16), "")), i8s.vec_type(16), ""));
+                let dst = cg.byte_ptr(out.q, cg.add(k0, cg.int(byte_of(format, j, 16 * h as u64))));
+                cg.store_ints(dst, stored);
+            }
+            d.push(cg.splat(dj, 16));
+            // Σq_x · d_x, spread over the 8 lanes of the block
+            let sf = ok!(cg.b.build_signed_int_to_float(sum, cg.f32, ""));
+            s.push(cg.splat(ok!(cg.b.build_float_mul(ok!(cg.b.build_float_mul(sf, dj, "")), cg.f32.const_float(0.125), "")), 16));
+        }
+        let lane = ok!(cg.b.build_right_shift(k0, cg.int(2), false, "")); // 16 lanes per 64 elements
+        cg.store(out.dxe, lane, by_block(cg, format, d[0], d[1]));
+        cg.store(out.sxe, lane, by_block(cg, format, s[0], s[1]));
+    });
+}
+
+/// One column's weights for the step at k0: bytes (Q8_0 signed, Q4_x unsigned nibbles), the
+/// accumulator start (Q8_0: −128·Σw, else 0), per-lane d_w, and the per-lane factor of d_x·Σq_x
+/// (Q4_0: −8·d_w, Q4_1: m_w).
+pub struct Weights<'ctx> {
+    pub bytes: VectorValue<'ctx>,
+    pub start: VectorValue<'ctx>,
+    pub d: VectorValue<'ctx>,
+    pub sum_factor: Option<VectorValue<'ctx>>,
+}
+
+pub fn load_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, row: PointerValue<'ctx>, k0: IntValue<'ctx>) -> Weights<'ctx> {
+    let block_bytes = format.row_bytes(32);
+    let first = cg.byte_ptr(row, cg.mul(ok!(cg.b.build_right_shift(k0, cg.int(5), false, "")), cg.int(block_bytes)));
+    let blocks = [first, cg.byte_ptr(first, cg.int(block_bytes))];
+    let i8s = cg.ctx.i8_type();
+    let concat = |a: VectorValue<'ctx>, b: VectorValue<'ctx>| {
+        let n = a.get_type().get_size();
+        let idx: Vec<_> = (0..2 * n).map(|i| cg.i32.const_int(i as u64, false)).collect();
+        ok!(cg.b.build_shuffle_vector(a, b, VectorType::const_vector(&idx), ""))
+    };
+    let half = |b: PointerValue<'ctx>, off: u64| {
+        let bits = cg.load_ints(cg.byte_ptr(b, cg.int(off)), cg.ctx.i16_type().vec_type(1));
+        cg.splat(cg.extract(f16_to_f32(cg, bits), 0), 16)
+    };
+    let d = by_block(cg, format, half(blocks[0], 0), half(blocks[1], 0));
+    if format == WeightFormat::Q8_0 {
+        let [a, b] = blocks.map(|p| cg.load_ints(cg.byte_ptr(p, cg.int(2)), i8s.vec_type(32)));
+        let bytes = concat(a, b);
+        let bias = VectorType::const_vector(&vec![i8s.const_int(128, false); 64]);
+        let start = ok!(cg.b.build_int_sub(cg.splat_i32(0, 16), cg.dpbusd(cg.splat_i32(0, 16), bias, bytes), ""));
+        return Weights { bytes, start, d, sum_factor: None };
+    }
+    let qs = if format == WeightFormat::Q4_0 { 2 } else { 4 };
+    let [a, b] = blocks.map(|p| cg.load_ints(cg.byte_ptr(p, cg.int(qs)), i8s.vec_type(16)));
+    let packed = concat(a, b); // 32 bytes: b's then b+1's
+    let splat8 = |v: u64| VectorType::const_vector(&vec![i8s.const_int(v, false); 32]);
+    let low = ok!(cg.b.build_and(packed, splat8(15), ""));
+    let high = ok!(cg.b.build_right_shift(packed, splat8(4), false, ""));
+    let sum_factor = match format {
+        WeightFormat::Q4_0 => cg.fmul(d, cg.splat_const(-8.0, 16)),
+        _ => by_block(cg, format, half(blocks[0], 2), half(blocks[1], 2)),
+    };
+    Weights { bytes: concat(low, high), start: cg.splat_i32(0, 16), d, sum_factor: Some(sum_factor) }
+}
+
+/// acc + this step's products of one quantised row (its bytes at `q`, lane scales at `lane`) with
+/// one column's weights.
+pub fn accumulate<'ctx>(cg: &Cg<'ctx>, acc: VectorValue<'ctx>, w: &Weights<'ctx>, x: &Quantised<'ctx>, k0: IntValue<'ctx>) -> VectorValue<'ctx> {
+    let xq = cg.load_ints(cg.byte_ptr(x.q, k0), cg.ctx.i8_type().vec_type(64));
+    // exact Σ q_x · q_w per lane
+    let dot = if w.sum_factor.is_some() { cg.dpbusd(w.start, w.bytes, xq) } else { cg.dpbusd(w.start, xq, w.bytes) };
+    let lane = ok!(cg.b.build_right_shift(k0, cg.int(2), false, ""));
+    let scale = cg.fmul(w.d, cg.load(x.dxe, lane, 16));
+    let acc = cg.fma(ok!(cg.b.build_signed_int_to_float(dot, cg.vt(16), "")), scale, acc);
+    match w.sum_factor {
+        Some(f) => cg.fma(f, cg.load(x.sxe, lane, 16), acc),
+        None => acc,
+    }
+}

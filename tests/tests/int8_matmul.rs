@@ -1,0 +1,107 @@
+//! The int8 matmul kernels (AVX512-VNNI, lower/vnni.rs) against their definition: activations
+//! quantised per block of 32 (d = max|x| / 127, q = round-half-even(x / d)), exact integer dot
+//! products with the weights' quants, scaled per block — computed here in f64. On random Q8_0,
+//! Q4_0 and Q4_1 blocks, with outlier activations, several rows, widths that leave column
+//! tails. Skipped (and said so) on a CPU without AVX512-VNNI; the f32 path is tested everywhere.
+use compiler::gguf::blocks::{dequantize, TYPES};
+use compiler::lower::kernel::{KExpr, KernelSet, KernelSpec};
+use compiler::lower::target::TargetCpu;
+use compiler::lower::weight_format::WeightFormat;
+use half::f16;
+
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// Random blocks of `format` for `n` rows of `k`: finite scales in ±0.05, random quants.
+fn random_blocks(format: WeightFormat, n: usize, k: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed;
+    let mut bytes: Vec<u8> = (0..format.row_bytes(k) as usize * n).map(|_| next(&mut s) as u8).collect();
+    let block = format.row_bytes(32) as usize;
+    let halves: &[usize] = if format == WeightFormat::Q4_1 { &[0, 2] } else { &[0] };
+    for b in (0..bytes.len()).step_by(block) {
+        for &h in halves {
+            let v = f16::from_f32((next(&mut s) % 2000) as f32 / 20000.0 - 0.05);
+            bytes[b + h..b + h + 2].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    bytes
+}
+
+/// The kernel's definition for one row x against dequantised-by-block weights.
+fn reference(x: &[f32], w: &[f32], bytes: &[u8], format: WeightFormat, k: usize) -> Vec<f32> {
+    let block = format.row_bytes(32) as usize;
+    let n = w.len() / k;
+    // quantise x per block
+    let mut q = vec![0i32; k];
+    let mut d = vec![0f64; k / 32];
+    for b in 0..k / 32 {
+        let amax = x[32 * b..32 * b + 32].iter().fold(0f32, |m, v| m.max(v.abs()));
+        let db = amax / 127.0;
+        let inv = if amax == 0.0 { 0.0 } else { 127.0 / amax };
+        for e in 0..32 {
+            q[32 * b + e] = (x[32 * b + e] * inv).round_ties_even() as i32;
+        }
+        d[b] = db as f64;
+    }
+    (0..n)
+        .map(|c| {
+            let mut sum = 0f64;
+            for b in 0..k / 32 {
+                let blk = &bytes[(c * k / 32 + b) * block..][..block];
+                let dw = f16::from_le_bytes([blk[0], blk[1]]).to_f64();
+                let (ints, min): (Vec<i32>, f64) = match format {
+                    WeightFormat::Q8_0 => (blk[2..34].iter().map(|&v| v as i8 as i32).collect(), 0.0),
+                    _ => {
+                        let qs = if format == WeightFormat::Q4_0 { &blk[2..18] } else { &blk[4..20] };
+                        let nib: Vec<i32> = (0..32).map(|e| if e < 16 { (qs[e] & 15) as i32 } else { (qs[e - 16] >> 4) as i32 }).collect();
+                        if format == WeightFormat::Q4_0 { (nib.iter().map(|v| v - 8).collect(), 0.0) } else { (nib, f16::from_le_bytes([blk[2], blk[3]]).to_f64()) }
+                    }
+                };
+                let dot: i64 = (0..32).map(|e| (ints[e] * q[32 * b + e]) as i64).sum();
+                let qsum: i64 = q[32 * b..32 * b + 32].iter().map(|&v| v as i64).sum();
+                sum += dw * d[b] * dot as f64 + min * d[b] * qsum as f64;
+            }
+            sum as f32
+        })
+        .collect()
+}
+
+#[test]
+fn int8_matmuls_compute_their_definition() {
+    let cpu = TargetCpu::resolve("host").unwrap();
+    if !compiler::lower::vnni::supports(&cpu.features, WeightFormat::Q8_0, 64) {
+        eprintln!("this CPU has no AVX512-VNNI: the int8 kernels are not built here");
+        return;
+    }
+    let (k, n, rows) = (576usize, 37usize, 6usize);
+    let mut s = 7u64;
+    // activations: mostly small, a few large outliers (as real models' have)
+    let x: Vec<f32> = (0..rows * k).map(|i| if i % 97 == 5 { 40.0 } else { (next(&mut s) % 2001) as f32 / 1000.0 - 1.0 }).collect();
+    for format in [WeightFormat::Q8_0, WeightFormat::Q4_0, WeightFormat::Q4_1] {
+        let bytes = random_blocks(format, n, k, 11 + format as u64);
+        let id = TYPES.iter().find(|t| t.1 == format.name()).unwrap().0;
+        let w = dequantize(id, &bytes);
+        let mut kernels = KernelSet::default();
+        let spec = KernelSpec::Matmul { k, n, inputs: 1, input: KExpr::Row(1), epilogue: KExpr::Acc, format, int8: true };
+        let name = kernels.intern(spec);
+        let (_, code) = compiler::lower::build(&kernels, &cpu).unwrap();
+        let loaded = runtime::kernels::Kernels::load(&code, &[&name]).unwrap();
+        for r in [1, rows] {
+            let mut out = vec![f32::NAN; r * n];
+            let args = [bytes.as_ptr() as *mut u8, x.as_ptr() as *mut u8, out.as_mut_ptr() as *mut u8];
+            // SAFETY: the kernel reads n weight rows and r rows of x, writes r × n outputs.
+            unsafe { loaded.get(&name)(args.as_ptr(), r as i64, 0, n as i64) };
+            for t in 0..r {
+                let want = reference(&x[t * k..(t + 1) * k], &w, &bytes, format, k);
+                let got = &out[t * n..(t + 1) * n];
+                let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs() / scale).fold(0f32, f32::max);
+                assert!(err < 1e-5, "{format:?}, {r} rows, row {t}: {err} off its definition\n{:?}\n{:?}", &got[..4], &want[..4]);
+            }
+        }
+    }
+}
