@@ -1,6 +1,6 @@
 //! `kiln perplexity` against transformers' float32 computation of the same definition
 //! (tests/fixtures/perplexity.json, python-trace/reference_perplexity.py): a tiny fixture within
-//! 1e-4, the default model within 0.5%; the command's output and its errors.
+//! 1e-4, the default model within 0.5% (exact and default paths); the command's output and its errors.
 use kiln_tests::*;
 use serde_json::Value;
 
@@ -37,6 +37,19 @@ fn default_model_matches_transformers() {
     let (ctx, want) = reference("smollm2");
     let got = kiln_perplexity(&artifact, ctx, 64);
     assert!(((got - want) / want).abs() < 0.005, "ppl {got}, transformers {want}");
+}
+
+/// The default compile (f16 KV cache; 8-bit activations in integer dot products where the CPU
+/// has them) scores the default model within 0.5% of the exact path, and of transformers.
+#[test]
+fn default_fast_path_keeps_the_perplexity() {
+    let model = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let dir = tempfile::tempdir().unwrap();
+    let (exact, fast) = (kiln_tests::real_model::compiled("SmolLM2-135M-Instruct.Q4_1.gguf", "model"), compile_fast(&model, dir.path()));
+    let (ctx, want) = reference("smollm2");
+    let (e, f) = (kiln_perplexity(&exact, ctx, 64), kiln_perplexity(&fast, ctx, 64));
+    assert!(((f - e) / e).abs() < 0.005 && ((f - want) / want).abs() < 0.005, "fast path ppl {f}, exact {e}, transformers {want}");
+    assert_ne!(f, e, "the fast path is in use");
 }
 
 #[test]
