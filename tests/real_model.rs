@@ -63,5 +63,5 @@ pub fn perplexity(artifact: &Path) -> f64 {
     let text = std::fs::read_to_string(crate::fixture("perplexity.txt")).unwrap();
     let mut model = runtime::Model::open(artifact, Some(128)).unwrap();
     let tokens = Tokenizer::for_artifact(&model.artifact.meta).unwrap().encode_without_bos(&text).unwrap();
-    runtime::perplexity::perplexity(&mut model, &tokens, 128, 128, &mut |_, _| {}).unwrap().ppl
+    runtime::perplexity::perplexity(&mut model, &tokens, 128, 128, runtime::perplexity::Scoring::AllButFirst, &mut |_, _| {}).unwrap().ppl
 }

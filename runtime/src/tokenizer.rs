@@ -32,6 +32,11 @@ impl Tokenizer {
         Ok(ids)
     }
 
+    /// The BOS id when the model adds one to every text.
+    pub fn added_bos(&self) -> Option<u32> {
+        self.bos.filter(|_| self.add_bos)
+    }
+
     /// Token ids of `text` as they are, no BOS added (transformers' `add_special_tokens=False`).
     pub fn encode_without_bos(&self, text: &str) -> Result<Vec<u32>> {
         Ok(self.inner.encode(text, false).map_err(|e| Error::Tokenizer(e.to_string()))?.get_ids().to_vec())

@@ -1,18 +1,28 @@
 //! `kiln perplexity` against transformers' float32 computation of the same definition
 //! (tests/fixtures/perplexity.json, python-trace/reference_perplexity.py): a tiny fixture within
-//! 1e-4, the default model within 0.5% (exact and default paths); the command's output and its errors.
+//! 1e-4, the default model within 0.5% (exact and default paths; Kiln's definition and
+//! llama-perplexity's); the command's output and its errors.
 use kiln_tests::*;
 use serde_json::Value;
 
-fn reference(model: &str) -> (usize, f64) {
+/// (ctx, ppl) of transformers' computation under `mode`: "kiln" or "llama_cpp".
+fn reference_in(model: &str, mode: &str) -> (usize, f64) {
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(fixture("perplexity.json")).unwrap()).unwrap();
-    let case = fixture["cases"].as_array().unwrap().iter().find(|c| c["model"] == model).unwrap();
+    let case = fixture["cases"].as_array().unwrap().iter().find(|c| c["model"] == model && c["mode"] == mode).unwrap();
     (case["ctx"].as_u64().unwrap() as usize, case["ppl"].as_f64().unwrap())
 }
 
+fn reference(model: &str) -> (usize, f64) {
+    reference_in(model, "kiln")
+}
+
 fn kiln_perplexity(artifact: &std::path::Path, ctx: usize, batch: usize) -> f64 {
+    kiln_perplexity_with(artifact, ctx, batch, &[])
+}
+
+fn kiln_perplexity_with(artifact: &std::path::Path, ctx: usize, batch: usize, extra: &[&str]) -> f64 {
     let out = kiln().args(["perplexity", artifact.to_str().unwrap(), fixture("perplexity.txt").to_str().unwrap()])
-        .args(["--ctx", &ctx.to_string(), "--batch", &batch.to_string()]).output().unwrap();
+        .args(["--ctx", &ctx.to_string(), "--batch", &batch.to_string()]).args(extra).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let last = stdout.trim().lines().last().unwrap();
@@ -37,6 +47,21 @@ fn default_model_matches_transformers() {
     let (ctx, want) = reference("smollm2");
     let got = kiln_perplexity(&artifact, ctx, 64);
     assert!(((got - want) / want).abs() < 0.005, "ppl {got}, transformers {want}");
+}
+
+/// `--llama-cpp` scores as llama-perplexity does (BOS first, the second half of each window):
+/// transformers' computation of that definition, within 1e-4 (tiny) and 0.5% (default model).
+#[test]
+fn llama_cpp_mode_matches_transformers() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = compile(&fixture("llama_tied_gqa"), dir.path());
+    let smollm2 = kiln_tests::real_model::compiled("SmolLM2-135M-Instruct.Q4_1.gguf", "model");
+    for (artifact, model, tolerance) in [(&tiny, "llama_tied_gqa", 1e-4), (&smollm2, "smollm2", 0.005)] {
+        let (ctx, want) = reference_in(model, "llama_cpp");
+        let got = kiln_perplexity_with(artifact, ctx, 64, &["--llama-cpp"]);
+        assert!(((got - want) / want).abs() < tolerance, "{model}: ppl {got}, transformers {want}");
+        assert_ne!(got, reference(model).1, "a different definition gives a different value");
+    }
 }
 
 /// The default compile (f16 KV cache; 8-bit activations in integer dot products where the CPU
