@@ -16,6 +16,7 @@ demo: build model
 # The whole suite: Python definitions vs transformers, then the Rust pipeline end to end.
 test: deps venv model qwen-model qwen-hf
 	cd python-trace && ../$(PY) -m pytest -q tests
+	cargo build --workspace --release --bins  # kiln and kiln-rt, which the end-to-end tests run
 	cargo test --workspace --release
 
 # System packages: LLVM 19 (inkwell's llvm19-1 feature) and a C toolchain for linking kernels.

@@ -6,9 +6,11 @@ use std::process::{Command, Output, Stdio};
 
 use kiln_tests::*;
 
-/// The `kiln-rt` cargo built next to `kiln`.
+/// The `kiln-rt` cargo built next to `kiln` (`make test` builds every binary first).
 fn kiln_rt() -> Command {
-    Command::new(std::path::Path::new(kiln().get_program()).with_file_name("kiln-rt"))
+    let path = std::path::Path::new(kiln().get_program()).with_file_name("kiln-rt");
+    assert!(path.exists(), "{} is not built: run `cargo build --release --workspace --bins`", path.display());
+    Command::new(path)
 }
 
 fn output(mut cmd: Command, args: &[&str], stdin: &str) -> Output {
