@@ -7,7 +7,7 @@ MODEL   := models/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 KILN    := target/release/kiln
 
-.PHONY: demo test deps llvm venv model qwen-model qwen-hf build graphs fixtures bench fuzz clean
+.PHONY: demo test deps llvm venv model qwen-model qwen-hf build graphs fixtures bench peers bench-peers fuzz clean
 
 demo: build model
 	$(KILN) compile $(MODEL) -o smollm2.kiln
@@ -76,7 +76,26 @@ fixtures: venv model qwen-model
 	cd python-trace && ../$(PY) reference_gguf.py ../$(QWEN) ../tests/fixtures/qwen2_reference.json
 
 bench: build model venv
-	./bench.sh $(KILN) $(MODEL)
+	tests/bench/bench.sh $(KILN) $(MODEL)
+
+# llama.cpp, to measure Kiln beside: the copy vendored in PyPI's llama-cpp-python sdist (pinned
+# by hash), built Release for this CPU (-DGGML_NATIVE=ON): llama-bench, llama-perplexity, llama-server.
+LLAMA_SDIST := llama_cpp_python-0.3.36.tar.gz
+LLAMA_SHA256 := 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+LLAMA_DIR := target/peers/llama_cpp_python-0.3.36/vendor/llama.cpp
+peers: $(LLAMA_DIR)/build/bin/llama-server
+$(LLAMA_DIR)/build/bin/llama-server: | venv
+	mkdir -p target/peers
+	$(PY) -c "import re, urllib.request; h = urllib.request.urlopen('https://pypi.org/simple/llama-cpp-python/').read().decode(); \
+	  urllib.request.urlretrieve(re.search(r'href=\"([^\"#]+/$(LLAMA_SDIST))', h).group(1), 'target/peers/$(LLAMA_SDIST)')"
+	echo "$(LLAMA_SHA256)  target/peers/$(LLAMA_SDIST)" | sha256sum -c --quiet
+	tar xzf target/peers/$(LLAMA_SDIST) -C target/peers
+	$(VENV)/bin/pip install -q cmake
+	$(VENV)/bin/cmake -S $(LLAMA_DIR) -B $(LLAMA_DIR)/build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF >/dev/null
+	$(VENV)/bin/cmake --build $(LLAMA_DIR)/build -j$$(nproc) --target llama-bench llama-perplexity llama-server >/dev/null
+
+bench-peers: build model qwen-model peers
+	tests/bench/peers.sh $(KILN) $(LLAMA_DIR)/build/bin $(MODEL) $(QWEN)
 
 # Fuzz every reader of outside bytes (tests/fuzz, cargo-fuzz on the nightly toolchain), seeded from
 # real files, FUZZ_SECONDS each (default 600). Crashes land in tests/fuzz/artifacts/TARGET/.

@@ -85,33 +85,5 @@ $KILN serve "$ART" --parallel 16 --ctx 1024 --port 0 2> "$PORT_FILE" & server=$!
 trap 'kill $server 2>/dev/null' EXIT
 until grep -q 'http://' "$PORT_FILE"; do sleep 0.2; done
 ADDR=$(grep -o 'http://[0-9.:]*' "$PORT_FILE")
-.venv/bin/python - "$ADDR" <<'PY'
-import json, statistics, sys, threading, time, urllib.request
-addr = sys.argv[1]
-def stream(i, out):
-    body = json.dumps({"prompt": f"Story number {i}. Once upon a time, in a city by the sea,", "max_tokens": 128, "temperature": 0,
-                       "stream": True, "stream_options": {"include_usage": True}}).encode()
-    start = time.perf_counter(); first = None; tokens = 0
-    req = urllib.request.Request(addr + "/v1/completions", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        for line in r:
-            if line.startswith(b"data: {"):
-                chunk = json.loads(line[6:])
-                if first is None and chunk["choices"] and chunk["choices"][0]["text"]:
-                    first = time.perf_counter() - start
-                if chunk.get("usage"):
-                    tokens = chunk["usage"]["completion_tokens"]
-    out[i] = (first or 0.0, tokens)
-single = None
-for n in (1, 4, 8, 16):
-    rates, ttfts = [], []
-    for _ in range(3):
-        out = [None] * n
-        threads = [threading.Thread(target=stream, args=(i, out)) for i in range(n)]
-        t = time.perf_counter(); [th.start() for th in threads]; [th.join() for th in threads]; wall = time.perf_counter() - t
-        rates.append(sum(o[1] for o in out) / wall); ttfts.append(statistics.median(o[0] for o in out))
-    rate, ttft = statistics.median(rates), statistics.median(ttfts)
-    single = single or rate
-    print(f"serve {n:2d} streams  {rate:6.1f} tok/s aggregate = {rate / single:4.2f}× one stream; time to first token {ttft:.3f} s (median of 3)")
-PY
+.venv/bin/python tests/bench/concurrent.py "$ADDR" serve 1 4 8 16
 kill $server 2>/dev/null; trap - EXIT
