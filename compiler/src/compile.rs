@@ -226,7 +226,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     eos_token_ids.dedup();
     let weights_len = offset;
     let entries: Vec<_> = tensors.iter().map(|(e, _)| e.clone()).collect();
-    let report = crate::info::artifact_report(&c, &source.path, &entries, options.kv, format!("{} [{}]", cpu.name, cpu.features.join(",")), kernels.specs.len());
+    let report = crate::info::artifact_report(&c, &source.path, &entries, options.kv, format!("{} [{}]", cpu.name, cpu.features.join(",")), &kernels);
     let meta = Meta {
         architecture: c.arch.clone(),
         source: source.path.clone(),

@@ -112,13 +112,15 @@ pub fn report(c: &Compiled, source: &str, kind: &str, tensors: &[Tensor], kv: Kv
         },
         target: None,
         kernels: None,
+        int8_matmuls: 0,
     }
 }
 
 /// The report an artifact stores: its tensors as written, its target and how many kernels.
-pub fn artifact_report(c: &Compiled, source: &str, entries: &[runtime::artifact::TensorEntry], kv: KvDtype, target: String, kernels: usize) -> Report {
+pub fn artifact_report(c: &Compiled, source: &str, entries: &[runtime::artifact::TensorEntry], kv: KvDtype, target: String, kernels: &crate::lower::kernel::KernelSet) -> Report {
     let tensors: Vec<Tensor> = entries.iter().map(|t| Tensor { name: t.name.clone(), shape: t.shape.clone(), source_dtype: t.source_dtype.clone(), dtype: t.dtype.clone(), bytes: t.bytes }).collect();
-    Report { target: Some(target), kernels: Some(kernels), ..report(c, source, "artifact", &tensors, kv) }
+    let int8_matmuls = kernels.specs.iter().filter(|s| matches!(s, crate::lower::kernel::KernelSpec::Matmul { int8: true, .. })).count();
+    Report { target: Some(target), kernels: Some(kernels.specs.len()), int8_matmuls, ..report(c, source, "artifact", &tensors, kv) }
 }
 
 /// The report and fused graph of an artifact, or of a model (HF folder or GGUF) not compiled yet.
