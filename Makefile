@@ -80,9 +80,11 @@ bench: build model venv
 
 # llama.cpp, to measure Kiln beside: the copy vendored in PyPI's llama-cpp-python sdist (pinned
 # by hash), built Release for this CPU (-DGGML_NATIVE=ON): llama-bench, llama-perplexity, llama-server.
+# Without AMX: its tile loads fault (SIGILL) on these VMs, which advertise AMX but do not grant it.
 LLAMA_SDIST := llama_cpp_python-0.3.36.tar.gz
 LLAMA_SHA256 := 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 LLAMA_DIR := target/peers/llama_cpp_python-0.3.36/vendor/llama.cpp
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 peers: $(LLAMA_DIR)/build/bin/llama-server
 $(LLAMA_DIR)/build/bin/llama-server: | venv
 	mkdir -p target/peers
@@ -91,7 +93,8 @@ $(LLAMA_DIR)/build/bin/llama-server: | venv
 	echo "$(LLAMA_SHA256)  target/peers/$(LLAMA_SDIST)" | sha256sum -c --quiet
 	tar xzf target/peers/$(LLAMA_SDIST) -C target/peers
 	$(VENV)/bin/pip install -q cmake
-	$(VENV)/bin/cmake -S $(LLAMA_DIR) -B $(LLAMA_DIR)/build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF >/dev/null
+	$(VENV)/bin/cmake -S $(LLAMA_DIR) -B $(LLAMA_DIR)/build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF \
+	  "-DCMAKE_C_FLAGS=$(NO_AMX)" "-DCMAKE_CXX_FLAGS=$(NO_AMX)" >/dev/null
 	$(VENV)/bin/cmake --build $(LLAMA_DIR)/build -j$$(nproc) --target llama-bench llama-perplexity llama-server >/dev/null
 
 bench-peers: build model qwen-model peers
