@@ -130,7 +130,8 @@ fn load(options: &ServeOptions) -> Result<BTreeMap<String, Served>> {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let meta = crate::artifact::Artifact::open(path, false)?.meta;
         let context = options.ctx.unwrap_or(4096).min(meta.plan.context);
-        let slots = options.parallel.unwrap_or_else(|| default_slots(&meta, context));
+        // every decoding answer takes a row of each pass: at most the artifact's rows per pass
+        let slots = options.parallel.unwrap_or_else(|| default_slots(&meta, context)).min(meta.plan.max_rows);
         let model = crate::Model::open_slots(path, Some(context), slots)?;
         let tokenizer = Tokenizer::for_artifact(&meta)?;
         eprintln!("kiln serve: {name}: {slots} slots × {context} positions, KV cache {} MiB", slots * context * KvCache::bytes_per_token(&meta.plan.caches) >> 20);
@@ -492,7 +493,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub ctx: Option<usize>,
     /// Sequences each model decodes together, each with its own KV-cache slot [default: 8, fewer if
-    /// their cache would take over a quarter of the free memory]
+    /// their cache would take over a quarter of the free memory; at most the artifact's rows per pass, 128]
     #[arg(long)]
     pub parallel: Option<usize>,
     /// Rows of one forward pass while answers are decoding; prompts are prefilled in chunks that
