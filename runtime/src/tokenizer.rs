@@ -24,7 +24,7 @@ impl Tokenizer {
     /// prepended when the model asks for it and the text does not already start with it.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let mut ids = self.encode_without_bos(text)?;
-        if let (true, Some(bos)) = (self.add_bos, self.bos) {
+        if let Some(bos) = self.added_bos() {
             if ids.first() != Some(&bos) {
                 ids.insert(0, bos);
             }

@@ -19,7 +19,7 @@ use inkwell::types::VectorType;
 use inkwell::values::{IntValue, PointerValue, VectorValue};
 
 use super::codegen::{ok, Cg};
-use super::weight_format::{f16_to_f32, WeightFormat};
+use super::weight_format::{f16_splat, WeightFormat};
 
 /// Elements per step: two blocks of 32.
 pub const STEP: u64 = 64;
@@ -109,10 +109,7 @@ pub fn load_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, row: PointerValue
         let idx: Vec<_> = (0..2 * n).map(|i| cg.i32.const_int(i as u64, false)).collect();
         ok!(cg.b.build_shuffle_vector(a, b, VectorType::const_vector(&idx), ""))
     };
-    let half = |b: PointerValue<'ctx>, off: u64| {
-        let bits = cg.load_ints(cg.byte_ptr(b, cg.int(off)), cg.ctx.i16_type().vec_type(1));
-        cg.splat(cg.extract(f16_to_f32(cg, bits), 0), 16)
-    };
+    let half = |b: PointerValue<'ctx>, off: u64| f16_splat(cg, b, off, 16);
     let d = by_block(cg, format, half(blocks[0], 0), half(blocks[1], 0));
     if format == WeightFormat::Q8_0 {
         let [a, b] = blocks.map(|p| cg.load_ints(cg.byte_ptr(p, cg.int(2)), i8s.vec_type(32)));

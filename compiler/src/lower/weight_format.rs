@@ -318,7 +318,7 @@ impl WeightFormat {
 }
 
 /// The f16 at `block + offset`, as f32 in every lane.
-fn f16_splat<'ctx>(cg: &Cg<'ctx>, block: PointerValue<'ctx>, offset: u64, lanes: u32) -> VectorValue<'ctx> {
+pub fn f16_splat<'ctx>(cg: &Cg<'ctx>, block: PointerValue<'ctx>, offset: u64, lanes: u32) -> VectorValue<'ctx> {
     let bits = cg.load_ints(cg.byte_ptr(block, cg.int(offset)), cg.ctx.i16_type().vec_type(1));
     cg.splat(cg.extract(f16_to_f32(cg, bits), 0), lanes)
 }

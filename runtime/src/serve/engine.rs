@@ -63,6 +63,40 @@ struct Slot {
     running: Option<Running>,
 }
 
+impl Slot {
+    /// The running request's next token from its logits, streamed out; forwarded next step, or
+    /// the answer ends (returned). `context`: positions the slot holds.
+    fn answer(&mut self, tokenizer: &Tokenizer, context: usize, logits: &[f32]) -> Option<Finish> {
+        let r = self.running.as_mut().expect("a running slot");
+        let now = Instant::now();
+        if r.first_token.is_none() {
+            r.first_token = Some(now);
+            r.stats.prefill_secs = (now - r.job.arrived).as_secs_f64();
+        }
+        let mut text = String::new();
+        let next = r.decoder.next(&mut r.sampler, tokenizer, logits, &self.cached, self.cached.len() < context, &mut |t| text.push_str(t));
+        if !text.is_empty() || r.decoder.logprobs.len() > r.logprobs_sent {
+            let new = &r.decoder.logprobs[r.logprobs_sent..];
+            let logprobs = new.iter().map(|l| (tokenizer.decode(&[l.token]).unwrap_or_default(), l.clone())).collect();
+            r.logprobs_sent = r.decoder.logprobs.len();
+            if r.job.events.send(Event::Text(text, logprobs)).is_err() {
+                r.job.cancel.store(true, Ordering::Relaxed);
+            }
+        }
+        match next {
+            Ok(Next::Token(t)) => {
+                r.next = Some(t);
+                None
+            }
+            Ok(Next::Done(finish)) => Some(finish),
+            Err(e) => {
+                let _ = r.job.events.send(Event::Failed(e.to_string()));
+                Some(Finish::Cancelled)
+            }
+        }
+    }
+}
+
 pub struct Engine {
     jobs: mpsc::Sender<Job>,
     /// Requests queued or running.
@@ -193,16 +227,16 @@ impl Batcher {
             return;
         }
         self.metrics.observe_batch(decoding);
-        let vocab = self.model.vocab();
+        let (vocab, context) = (self.model.vocab(), self.model.executor.cache.context);
         let logits = match self.model.executor.forward_rows(rows.len(), |i| rows[i].1, &logit_rows) {
-            Ok(l) => l.to_vec(),
+            Ok(l) => l,
             Err(e) => {
-                for i in 0..self.slots.len() {
-                    if let Some(r) = self.slots[i].running.take() {
+                for slot in &mut self.slots {
+                    if let Some(r) = slot.running.take() {
                         let _ = r.job.events.send(Event::Failed(e.to_string()));
                         self.pending.fetch_sub(1, Ordering::Relaxed);
                     }
-                    self.slots[i].cached.clear();
+                    slot.cached.clear();
                 }
                 return;
             }
@@ -210,38 +244,15 @@ impl Batcher {
         for &(slot, row) in &rows {
             self.slots[slot].cached.push(row.token);
         }
+        let mut ended = vec![];
         for (k, &r) in logit_rows.iter().enumerate() {
-            self.answer(rows[r].0, &logits[k * vocab..(k + 1) * vocab]);
-        }
-    }
-
-    /// A slot's next token from its logits: streamed out, and forwarded next step or the end.
-    fn answer(&mut self, i: usize, logits: &[f32]) {
-        let context = self.model.executor.cache.context;
-        let slot = &mut self.slots[i];
-        let r = slot.running.as_mut().expect("a running slot");
-        let now = Instant::now();
-        if r.first_token.is_none() {
-            r.first_token = Some(now);
-            r.stats.prefill_secs = (now - r.job.arrived).as_secs_f64();
-        }
-        let mut text = String::new();
-        let next = r.decoder.next(&mut r.sampler, &self.tokenizer, logits, &slot.cached, slot.cached.len() < context, &mut |t| text.push_str(t));
-        if !text.is_empty() || r.decoder.logprobs.len() > r.logprobs_sent {
-            let new = &r.decoder.logprobs[r.logprobs_sent..];
-            let logprobs = new.iter().map(|l| (self.tokenizer.decode(&[l.token]).unwrap_or_default(), l.clone())).collect();
-            r.logprobs_sent = r.decoder.logprobs.len();
-            if r.job.events.send(Event::Text(text, logprobs)).is_err() {
-                r.job.cancel.store(true, Ordering::Relaxed);
+            let slot = rows[r].0;
+            if let Some(finish) = self.slots[slot].answer(&self.tokenizer, context, &logits[k * vocab..(k + 1) * vocab]) {
+                ended.push((slot, finish));
             }
         }
-        match next {
-            Ok(Next::Token(t)) => r.next = Some(t),
-            Ok(Next::Done(finish)) => self.finish(i, finish),
-            Err(e) => {
-                let _ = r.job.events.send(Event::Failed(e.to_string()));
-                self.finish(i, Finish::Cancelled);
-            }
+        for (slot, finish) in ended {
+            self.finish(slot, finish);
         }
     }
 
