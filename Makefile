@@ -71,7 +71,7 @@ graphs: venv
 
 # Re-make the committed test fixtures (tiny models; the SmolLM2 reference).
 fixtures: venv model qwen-model
-	cd python-trace && ../$(PY) make_fixtures.py && ../$(PY) make_gguf_fixtures.py && ../$(PY) gguf_blocks.py ../$(QWEN) && ../$(PY) make_sentencepiece_fixture.py && ../$(PY) make_vocab_fixture.py
+	cd python-trace && ../$(PY) make_fixtures.py && ../$(PY) make_gguf_fixtures.py && ../$(PY) gguf_blocks.py ../$(QWEN) && ../$(PY) make_sentencepiece_fixture.py && ../$(PY) make_vocab_fixture.py && TQDM_DISABLE=1 ../$(PY) make_mlx_fixtures.py
 	cd python-trace && ../$(PY) reference_gguf.py ../$(MODEL) ../tests/fixtures/smollm2_reference.json
 	cd python-trace && ../$(PY) reference_gguf.py ../$(QWEN) ../tests/fixtures/qwen2_reference.json
 

@@ -63,17 +63,22 @@ def main(names):
         (folder / "tokenizer_config.json").write_text(json.dumps(
             {"bos_token": "<|endoftext|>", "eos_token": "<|im_end|>", "add_bos_token": False, "chat_template": CHATML}, indent=1))
 
-        steps, seq = [], list(PROMPT)
-        with torch.no_grad():
-            out = model(torch.tensor([seq]), use_cache=True)
-            prefill = out.logits[0].tolist()
-            for _ in range(DECODE_STEPS):
-                token = int(out.logits[0, -1].argmax())
-                seq.append(token)
-                out = model(torch.tensor([[token]]), past_key_values=out.past_key_values, use_cache=True)
-                steps.append({"token": token, "logits": out.logits[0, -1].tolist()})
-        (folder / "reference.json").write_text(json.dumps({"prompt": PROMPT, "prefill": prefill, "decode": steps}))
+        (folder / "reference.json").write_text(json.dumps(reference(model)))
         print(f"wrote {folder}")
+
+
+def reference(model):
+    """The prompt, the model's logits at every prefill position, then each greedy decode step's."""
+    steps, seq = [], list(PROMPT)
+    with torch.no_grad():
+        out = model(torch.tensor([seq]), use_cache=True)
+        prefill = out.logits[0].tolist()
+        for _ in range(DECODE_STEPS):
+            token = int(out.logits[0, -1].argmax())
+            seq.append(token)
+            out = model(torch.tensor([[token]]), past_key_values=out.past_key_values, use_cache=True)
+            steps.append({"token": token, "logits": out.logits[0, -1].tolist()})
+    return {"prompt": PROMPT, "prefill": prefill, "decode": steps}
 
 
 if __name__ == "__main__":

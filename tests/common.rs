@@ -66,3 +66,30 @@ pub fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).map(|e| if e.is_nan() { f32::INFINITY } else { e }).fold(0.0, f32::max)
 }
+
+/// Compiles `model` (exact path) and checks its logits against `reference` (a reference.json of
+/// tests/fixtures: the prompt, logits at every prefill position, then greedy decode steps) within
+/// 1e-4 relative; `name` labels the messages.
+pub fn check_logits(name: &str, model: &Path, reference: &Path) {
+    use serde_json::Value;
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = compile(model, dir.path());
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(reference).unwrap()).unwrap();
+    let floats = |v: &Value| -> Vec<f32> { v.as_array().unwrap().iter().flat_map(|r| r.as_array().map(|a| a.to_vec()).unwrap_or_else(|| vec![r.clone()])).map(|x| x.as_f64().unwrap() as f32).collect() };
+    let prompt: Vec<u32> = reference["prompt"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+
+    let mut model = runtime::Model::open(&artifact, Some(64)).unwrap();
+    let logits = model.forward(&prompt, 0, true).unwrap();
+    let err = max_rel_err(&logits, &floats(&reference["prefill"]));
+    assert!(err < 1e-4, "{name}: prefill logits differ by {err}");
+    eprintln!("{name}: prefill max rel err {err:e}");
+
+    let mut pos = prompt.len();
+    for (i, step) in reference["decode"].as_array().unwrap().iter().enumerate() {
+        let token = step["token"].as_u64().unwrap() as u32;
+        let logits = model.forward(&[token], pos, false).unwrap();
+        let err = max_rel_err(&logits, &floats(&step["logits"]));
+        assert!(err < 1e-4, "{name}: decode step {i} logits differ by {err}");
+        pos += 1;
+    }
+}

@@ -152,6 +152,7 @@ pub fn load(dir: &Path) -> Result<ModelSource> {
     };
     let mut eos_token_ids = ids(&gen["eos_token_id"]);
     eos_token_ids.extend(ids(&config["eos_token_id"]));
+    let weights = crate::mlx::wrap(&config, Box::new(SafetensorsWeights { shards, index, infos }))?;
     Ok(ModelSource {
         path: name,
         chat_templates: chat_templates(dir, &tokenizer_config)?,
@@ -161,7 +162,7 @@ pub fn load(dir: &Path) -> Result<ModelSource> {
             .collect(),
         add_bos: tokenizer_config["add_bos_token"].as_bool().unwrap_or(false),
         config,
-        weights: Box::new(SafetensorsWeights { shards, index, infos }),
+        weights,
         tokenizer_json,
         generation,
         eos_token_ids,

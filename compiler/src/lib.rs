@@ -10,6 +10,7 @@ pub mod hf_cache;
 pub mod info;
 pub mod lower;
 pub mod memory;
+pub mod mlx;
 pub mod quantize;
 pub mod rope_table;
 pub mod schedule;

@@ -1,4 +1,5 @@
 //! Lowering: kernel specs -> LLVM IR -> native code for the target CPU.
+pub mod affine;
 pub mod attention;
 pub mod codegen;
 pub mod copy;

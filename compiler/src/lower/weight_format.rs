@@ -1,7 +1,8 @@
-//! Weight formats kernels read directly: f32, f16, bf16 and the GGUF blocks Q8_0, Q4_0, Q4_1,
-//! Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (layouts pinned in gguf/blocks.rs). Matmul and gather walk a
-//! weight row one *step* at a time (a block for the quantised formats: 32 elements, or a K-quant
-//! super-block of 256 in 8 *parts* of 32; one vector otherwise) and get each part's values as f32
+//! Weight formats kernels read directly: f32, f16, bf16, the GGUF blocks Q8_0, Q4_0, Q4_1,
+//! Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (layouts pinned in gguf/blocks.rs) and MLX's affine
+//! groups (mlx/affine.rs). Matmul and gather walk a weight row one *step* at a time (a block for
+//! the quantised formats: 32 elements, a K-quant super-block of 256 in 8 *parts* of 32, an MLX
+//! group of 32, 64 or 128 in parts of 32; one vector otherwise) and get each part's values as f32
 //! vectors of the target's lanes, dequantised in registers. A super-block's part index is a
 //! constant, so its bit offsets and shifts fold away.
 use inkwell::types::VectorType;
@@ -9,6 +10,7 @@ use inkwell::values::{IntValue, PointerValue, VectorValue};
 use inkwell::IntPredicate;
 
 use super::codegen::{ok, Cg};
+use crate::mlx::affine::Affine;
 use crate::gguf::blocks::{Q2_K_BYTES, Q3_K_BYTES, Q4_0_BYTES, Q4_1_BYTES, Q4_K_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q5_K_BYTES, Q6_K_BYTES, Q8_0_BYTES};
 
 /// Named as GGUF names them.
@@ -28,19 +30,22 @@ pub enum WeightFormat {
     Q4_K,
     Q5_K,
     Q6_K,
+    /// MLX's affine quantisation, repacked into one block per group.
+    Affine(Affine),
 }
 
 const BLOCK: u64 = 32;
 
 impl WeightFormat {
-    /// The format of a stored dtype name ("F16", "Q4_1", …), if kernels read it directly.
+    /// The format of a stored dtype name ("F16", "Q4_1", "MLX4g64-BF16", …), if kernels read it directly.
     pub fn from_name(name: &str) -> Option<WeightFormat> {
         use WeightFormat::*;
-        [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K].into_iter().find(|f| f.name() == name)
+        let fixed = [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K];
+        fixed.into_iter().find(|f| f.name() == name).or_else(|| crate::mlx::affine::Affine::parse(name).map(WeightFormat::Affine))
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
+    pub fn name(self) -> String {
+        let fixed = match self {
             WeightFormat::F32 => "F32",
             WeightFormat::F16 => "F16",
             WeightFormat::BF16 => "BF16",
@@ -54,7 +59,9 @@ impl WeightFormat {
             WeightFormat::Q4_K => "Q4_K",
             WeightFormat::Q5_K => "Q5_K",
             WeightFormat::Q6_K => "Q6_K",
-        }
+            WeightFormat::Affine(a) => return a.name(),
+        };
+        fixed.to_string()
     }
 
     /// Bytes of a block (of block_elems), for the quantised formats.
@@ -70,12 +77,16 @@ impl WeightFormat {
             WeightFormat::Q4_K => Some(Q4_K_BYTES as u64),
             WeightFormat::Q5_K => Some(Q5_K_BYTES as u64),
             WeightFormat::Q6_K => Some(Q6_K_BYTES as u64),
+            WeightFormat::Affine(a) => Some(a.block_bytes() as u64),
             _ => None,
         }
     }
 
-    /// Elements of a block: 256 for the K-quants' super-blocks, else 32.
+    /// Elements of a block: 256 for the K-quants' super-blocks, an MLX group, else 32.
     fn block_elems(self) -> u64 {
+        if let WeightFormat::Affine(a) = self {
+            return a.group as u64;
+        }
         if matches!(self, WeightFormat::Q2_K | WeightFormat::Q3_K | WeightFormat::Q4_K | WeightFormat::Q5_K | WeightFormat::Q6_K) { 256 } else { BLOCK }
     }
 
@@ -111,7 +122,7 @@ impl WeightFormat {
         if self.block_bytes().is_some() { BLOCK * self.parts() } else { lanes as u64 }
     }
 
-    /// Parts of a step: 8 parts of 32 for a K-quant super-block, else 1.
+    /// Parts of a step: 8 parts of 32 for a K-quant super-block, group / 32 for MLX's, else 1.
     pub fn parts(self) -> u64 {
         if self.block_elems() > BLOCK { self.block_elems() / BLOCK } else { 1 }
     }
@@ -134,6 +145,9 @@ impl WeightFormat {
         };
         let log2_elems = self.block_elems().trailing_zeros() as u64;
         let block = cg.byte_ptr(row, cg.mul(ok!(cg.b.build_right_shift(k0, cg.int(log2_elems), false, "")), cg.int(block_bytes)));
+        if let WeightFormat::Affine(a) = self {
+            return super::affine::part(cg, a, block, part, lanes);
+        }
         if log2_elems > 5 {
             return self.k_quant_part(cg, block, part, lanes);
         }
@@ -321,6 +335,12 @@ impl WeightFormat {
 pub fn f16_splat<'ctx>(cg: &Cg<'ctx>, block: PointerValue<'ctx>, offset: u64, lanes: u32) -> VectorValue<'ctx> {
     let bits = cg.load_ints(cg.byte_ptr(block, cg.int(offset)), cg.ctx.i16_type().vec_type(1));
     cg.splat(cg.extract(f16_to_f32(cg, bits), 0), lanes)
+}
+
+/// The bf16 at `block + offset`, as f32 in every lane.
+pub fn bf16_splat<'ctx>(cg: &Cg<'ctx>, block: PointerValue<'ctx>, offset: u64, lanes: u32) -> VectorValue<'ctx> {
+    let bits = cg.load_ints(cg.byte_ptr(block, cg.int(offset)), cg.ctx.i16_type().vec_type(1));
+    cg.splat(cg.extract(bf16_to_f32(cg, bits), 0), lanes)
 }
 
 /// bf16 bits are the high half of an f32.

@@ -1,0 +1,80 @@
+//! MLX-quantised folders (tests/fixtures/mlx, made by python-trace/make_mlx_fixtures.py with
+//! `mlx_lm.convert`): bits 2–8, groups of 32/64/128, f32/f16/bf16 scales, per-module bits,
+//! quantised embeddings and tied heads, fused projections. Each packed format dequantises as
+//! `mx.dequantize` does; each model's logits equal transformers' on the dequantised weights
+//! (mlx_lm's own models ignore sliding windows); the kernels reading the packed groups compute
+//! what the same weights as f32 compute, on every vector width.
+use std::path::{Path, PathBuf};
+
+use compiler::compile::Options;
+use compiler::storage::WeightMode;
+use kiln_tests::reencode::compile_with;
+use kiln_tests::*;
+
+fn cases() -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(fixture("mlx")).unwrap().map(|e| e.unwrap().path()).collect();
+    cases.sort();
+    assert!(cases.len() >= 7, "MLX fixtures present");
+    cases
+}
+
+fn name(case: &Path) -> String {
+    case.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn packed_groups_dequantise_as_mlx_does() {
+    for case in cases() {
+        let source = compiler::load_model(&case).unwrap();
+        let want = std::fs::read(case.join("dequantized.safetensors")).unwrap();
+        let want = safetensors::SafeTensors::deserialize(&want).unwrap();
+        for (tensor, view) in want.tensors() {
+            let want: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+            let info = &source.weights.tensors()[&tensor];
+            assert!(info.dtype.starts_with("MLX"), "{}: {tensor} read as {}", name(&case), info.dtype);
+            assert_eq!(info.shape, view.shape(), "{}: {tensor}", name(&case));
+            let got = source.weights.read_f32(&tensor).unwrap();
+            let err = max_rel_err(&got, &want);
+            assert!(err < 1e-6, "{}: {tensor} ({}) differs from mx.dequantize by {err}", name(&case), info.dtype);
+        }
+    }
+}
+
+#[test]
+fn logits_match_transformers_on_the_dequantised_weights() {
+    for case in cases() {
+        check_logits(&name(&case), &case, &case.join("reference.json"));
+    }
+}
+
+#[test]
+fn kernels_match_the_f32_conversion_on_every_vector_width() {
+    let logits = |artifact: &Path| {
+        let mut model = runtime::Model::open(artifact, Some(32)).unwrap();
+        let prompt: Vec<u32> = (20..33).collect();
+        let mut out = model.forward(&prompt, 0, true).unwrap();
+        out.extend(model.forward(&[40], prompt.len(), false).unwrap());
+        out
+    };
+    let check = |case: &Path| {
+        let dir = tempfile::tempdir().unwrap();
+        let source = compiler::load_model(case).unwrap();
+        let build = |target: &str, weights: WeightMode, file: &str| compile_with(&source, &dir.path().join(file), &Options { target_cpu: target.into(), weights, exact: true, ..Default::default() });
+        let want = logits(&build("host", WeightMode::F32, "f32.kiln"));
+        for target in ["host", "x86-64-v3", "x86-64"] {
+            let native = build(target, WeightMode::Native, "native.kiln");
+            let meta = runtime::artifact::Artifact::open(&native, false).unwrap().meta;
+            assert!(meta.tensors.iter().any(|t| t.dtype.starts_with("MLX")), "{}: packed groups kept in the artifact", name(case));
+            let err = max_rel_err(&logits(&native), &want);
+            // vector widths sum in different orders, and scale·q + bias rounds once with FMA,
+            // twice without; a wrong bit costs ≫ 1e-2
+            assert!(err < 1e-4, "{} on {target}: logits differ from the f32 conversion by {err}", name(case));
+        }
+    };
+    let cases = cases();
+    std::thread::scope(|s| {
+        for half in cases.chunks(cases.len().div_ceil(2)) {
+            s.spawn(move || half.iter().for_each(|c| check(c)));
+        }
+    });
+}
