@@ -7,14 +7,14 @@ MODEL   := models/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 KILN    := target/release/kiln
 
-.PHONY: demo test deps llvm venv model qwen-model qwen-hf build graphs fixtures bench peers bench-peers fuzz clean
+.PHONY: demo test deps llvm venv model qwen-model qwen-hf smollm2-hf smollm2-mlx build graphs fixtures bench peers bench-peers fuzz clean
 
 demo: build model
 	$(KILN) compile $(MODEL) -o smollm2.kiln
 	$(KILN) run smollm2.kiln --verbose "What is the capital of France?"
 
 # The whole suite: Python definitions vs transformers, then the Rust pipeline end to end.
-test: deps venv model qwen-model qwen-hf
+test: deps venv model qwen-model qwen-hf smollm2-mlx
 	cd python-trace && ../$(PY) -m pytest -q tests
 	cargo build --workspace --release --bins  # kiln and kiln-rt, which the end-to-end tests run
 	cargo test --workspace --release
@@ -62,6 +62,18 @@ qwen-hf: $(QWEN_HF)
 $(QWEN_HF): $(QWEN) | venv
 	cd python-trace && TQDM_DISABLE=1 ../$(PY) gguf_to_hf.py ../$(QWEN) ../$(QWEN_HF)
 
+# SmolLM2 as a Hugging Face float32 folder (from the default GGUF, as qwen-hf is made), and that
+# folder quantised by MLX (`mlx_lm.convert`, 4 bits, groups of 64).
+SMOL_HF  := models/SmolLM2-135M-Instruct-hf
+SMOL_MLX := models/SmolLM2-135M-Instruct-mlx-4bit
+smollm2-hf: $(SMOL_HF)
+$(SMOL_HF): $(MODEL) | venv
+	cd python-trace && TQDM_DISABLE=1 ../$(PY) gguf_to_hf.py ../$(MODEL) ../$(SMOL_HF)
+smollm2-mlx: $(SMOL_MLX)
+$(SMOL_MLX): $(SMOL_HF)
+	rm -rf $@.part && $(PY) -c "from mlx_lm import convert; convert('$(SMOL_HF)', '$@.part', quantize=True, q_bits=4, q_group_size=64)" >/dev/null
+	mv $@.part $@
+
 build: deps
 	cargo build --release
 
@@ -70,10 +82,11 @@ graphs: venv
 	cd python-trace && ../$(PY) trace.py
 
 # Re-make the committed test fixtures (tiny models; the SmolLM2 reference).
-fixtures: venv model qwen-model
+fixtures: venv model qwen-model smollm2-mlx
 	cd python-trace && ../$(PY) make_fixtures.py && ../$(PY) make_gguf_fixtures.py && ../$(PY) gguf_blocks.py ../$(QWEN) && ../$(PY) make_sentencepiece_fixture.py && ../$(PY) make_vocab_fixture.py && TQDM_DISABLE=1 ../$(PY) make_mlx_fixtures.py
 	cd python-trace && ../$(PY) reference_gguf.py ../$(MODEL) ../tests/fixtures/smollm2_reference.json
 	cd python-trace && ../$(PY) reference_gguf.py ../$(QWEN) ../tests/fixtures/qwen2_reference.json
+	cd python-trace && ../$(PY) reference_mlx.py ../$(SMOL_MLX) ../tests/fixtures/smollm2_mlx_reference.json
 
 bench: build model venv
 	tests/bench/bench.sh $(KILN) $(MODEL)

@@ -19,6 +19,9 @@ def main(gguf, out):
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     config = model.config.to_dict()
     config.pop("quantization_config", None)
+    # the older spelling too, for readers that know only it (mlx_lm takes 10000 without it)
+    if "rope_theta" in config.get("rope_parameters", {}):
+        config["rope_theta"] = config["rope_parameters"]["rope_theta"]
     state = {k: v.contiguous() for k, v in model.state_dict().items() if not (config.get("tie_word_embeddings") and k == "lm_head.weight")}
     save_file(state, str(tmp / "model.safetensors"))
     (tmp / "config.json").write_text(json.dumps(config, indent=1))

@@ -21,7 +21,7 @@ fn ids(v: &Value) -> Vec<u32> {
     v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
 }
 
-/// Greedy continuations of each prompt equal transformers' float32 ones; a divergence is
+/// Greedy continuations of each prompt equal the reference's (transformers in float32, or mlx_lm); a divergence is
 /// accepted only where the reference's top-two margin is under 0.05 (a near-tie).
 pub fn greedy_continuations_match(artifact: &Path, reference_file: &str) {
     let mut model = runtime::Model::open(artifact, Some(256)).unwrap();
@@ -35,7 +35,7 @@ pub fn greedy_continuations_match(artifact: &Path, reference_file: &str) {
             let got = sampler.sample(&logits, &[]);
             if got != expected {
                 // Only a near-tie in the reference may go either way; after it the texts differ.
-                assert!(margins[i] < 0.05, "{:?}: token {i} is {got}, transformers chose {expected} (margin {})", case["prompt"], margins[i]);
+                assert!(margins[i] < 0.05, "{:?}: token {i} is {got}, the reference chose {expected} (margin {})", case["prompt"], margins[i]);
                 break;
             }
             logits = model.forward(&[got], prompt.len() + i, false).unwrap();

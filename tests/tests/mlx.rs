@@ -78,3 +78,11 @@ fn kernels_match_the_f32_conversion_on_every_vector_width() {
         }
     });
 }
+
+/// SmolLM2 quantised by `mlx_lm.convert` (4 bits, groups of 64; `make smollm2-mlx`): the greedy
+/// continuations `mlx_lm.generate` gives on the same folder (python-trace/reference_mlx.py).
+#[test]
+fn smollm2_4bit_continues_as_mlx_lm_generate() {
+    let artifact = real_model::compiled("SmolLM2-135M-Instruct-mlx-4bit", "smollm2-mlx");
+    real_model::greedy_continuations_match(&artifact, "smollm2_mlx_reference.json");
+}
