@@ -86,3 +86,29 @@ fn smollm2_4bit_continues_as_mlx_lm_generate() {
     let artifact = real_model::compiled("SmolLM2-135M-Instruct-mlx-4bit", "smollm2-mlx");
     real_model::greedy_continuations_match(&artifact, "smollm2_mlx_reference.json");
 }
+
+/// Quantisations Kiln does not read are refused with one line naming them.
+#[test]
+fn unsupported_quantisation_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, serde_json::Value, &str); 4] = [
+        ("mode", "mxfp4".into(), "MLX quantization mode 'mxfp4' is not supported"),
+        ("bits", 7.into(), "7 bits, group size 32"),
+        ("group_size", 16.into(), "4 bits, group size 16"),
+        ("bits", 8.into(), "do not match 8-bit groups of 32"),
+    ];
+    for (i, (key, value, expected)) in cases.into_iter().enumerate() {
+        let folder = copy_fixture("mlx/llama_tied_gqa_4bit_g32", dir.path(), &format!("case{i}"));
+        let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(folder.join("config.json")).unwrap()).unwrap();
+        config["quantization"][key] = value;
+        std::fs::write(folder.join("config.json"), config.to_string()).unwrap();
+        let err = compiler::load_model(&folder).err().expect("refused").to_string();
+        assert!(err.contains(expected) && !err.contains('\n'), "{key}: {err}");
+    }
+    let folder = copy_fixture("mlx/llama_tied_gqa_4bit_g32", dir.path(), "no_config");
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(folder.join("config.json")).unwrap()).unwrap();
+    config.as_object_mut().unwrap().remove("quantization");
+    std::fs::write(folder.join("config.json"), config.to_string()).unwrap();
+    let err = compiler::load_model(&folder).err().expect("refused").to_string();
+    assert!(err.contains("packed (U32) but config.json has no MLX `quantization` entry"), "{err}");
+}

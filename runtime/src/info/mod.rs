@@ -96,8 +96,9 @@ impl Report {
             let _ = writeln!(o, "{:<12} {}: {variant}", if i == 0 { "layers" } else { "" }, ranges(layers));
         }
         let _ = writeln!(o, "\nweights (stored dtype <- source dtype)");
+        let w = self.tensor_groups.iter().flat_map(|t| [t.dtype.len(), t.source_dtype.len()]).fold(5, usize::max);
         for t in &self.tensor_groups {
-            let _ = writeln!(o, "  {:<48} ×{:<3} {:>5} <- {:<5} {:>9} params {:>9}", t.pattern, t.count, t.dtype, t.source_dtype, si(t.parameters as f64, ""), si(t.bytes as f64, "B"));
+            let _ = writeln!(o, "  {:<48} ×{:<3} {:>w$} <- {:<w$} {:>9} params {:>9}", t.pattern, t.count, t.dtype, t.source_dtype, si(t.parameters as f64, ""), si(t.bytes as f64, "B"));
         }
         let _ = writeln!(o, "\nper token");
         let _ = writeln!(o, "  weights read      {} (matmul weights whole, one embedding row)", si(self.weight_bytes_per_token as f64, "B"));
