@@ -1,6 +1,7 @@
 //! The Kiln compiler: graph JSON + a model -> one native artifact.
 pub mod bind;
 pub mod compile;
+pub mod convert;
 pub mod error;
 pub mod fuse;
 pub mod gguf;

@@ -15,6 +15,8 @@ struct Cli {
 enum Command {
     /// Compile a model (Hugging Face folder, GGUF file, or org/name from the HF cache) into an artifact.
     Compile(cli::compile::CompileArgs),
+    /// Write a model (Hugging Face folder, GGUF file, MLX folder) as a GGUF file or an MLX folder.
+    Convert(cli::convert::ConvertArgs),
     /// Describe a model or artifact: sizes, costs per token, the fused graph.
     Info(runtime::cli::info::InfoArgs),
     #[command(flatten)]
@@ -33,6 +35,7 @@ fn tokenizer(path: &std::path::Path) -> anyhow::Result<runtime::tokenizer::Token
 fn main() {
     let result = match runtime::cli::parse::<Cli>("kiln").command {
         Command::Compile(a) => cli::compile::compile(a),
+        Command::Convert(a) => cli::convert::convert(a),
         Command::Info(a) => cli::info::info(a),
         Command::Runtime(c) => c.run(tokenizer),
     };

@@ -1,5 +1,6 @@
-//! Quantising f32 rows into the block formats kernels read (`kiln compile --quant`), bit for bit
-//! as ggml's reference quantisers (and the `gguf` package) do: Q8_0, Q4_0, and BF16.
+//! Quantising f32 rows into the block formats kernels read (`kiln compile --quant`, `kiln
+//! convert`), bit for bit as ggml's reference quantisers (and the `gguf` package) do: Q8_0, Q4_0,
+//! BF16 and F16 (and F32 as is); MLX's affine groups as `mx.quantize` does (mlx/affine.rs).
 use half::f16;
 
 use crate::lower::weight_format::WeightFormat;
@@ -7,9 +8,12 @@ use crate::lower::weight_format::WeightFormat;
 /// The formats `--quant` can make.
 pub const TARGETS: [WeightFormat; 3] = [WeightFormat::Q8_0, WeightFormat::Q4_0, WeightFormat::BF16];
 
-/// `x` (whole rows of a multiple of 32 values) in `format`, one of TARGETS.
+/// `x` (whole rows of a multiple of 32 values) in `format`: one of TARGETS, F16, F32 or an MLX format.
 pub fn quantize(format: WeightFormat, x: &[f32]) -> Vec<u8> {
     match format {
+        WeightFormat::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        WeightFormat::F16 => x.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect(),
+        WeightFormat::Affine(a) => a.quantize(x),
         WeightFormat::BF16 => x.iter().flat_map(|&v| bf16_bits(v).to_le_bytes()).collect(),
         WeightFormat::Q8_0 => x.chunks_exact(32).flat_map(q8_0).collect(),
         WeightFormat::Q4_0 => x.chunks_exact(32).flat_map(q4_0).collect(),

@@ -55,6 +55,13 @@ fn inverse_frequencies(r: &Rotary, long: bool) -> Result<Vec<f32>> {
     Ok(inv)
 }
 
+/// Llama 3 scaling as llama.cpp stores it (the rope_freqs tensor): each frequency's divisor.
+pub fn freq_factors(dim: usize, theta: f64, scaling: &Value) -> Result<Vec<f32>> {
+    let rotary = |scaling: Value| Rotary { dim, theta, scaling, original_context: None };
+    let (plain, scaled) = (inverse_frequencies(&rotary(Value::Null), false)?, inverse_frequencies(&rotary(scaling.clone()), false)?);
+    Ok(plain.iter().zip(scaled).map(|(p, s)| p / s).collect())
+}
+
 /// The rope type; longrope where factors are given without one (GGUF files).
 fn kind(scaling: &Value) -> &str {
     let inferred = if scaling.get("long_factor").is_some() { "longrope" } else { "default" };

@@ -3,6 +3,7 @@
 pub mod blocks;
 pub mod file;
 pub mod tokenizer;
+pub mod writer;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -52,6 +53,19 @@ fn hf_name(gguf: &str, spec: &GgufSpec) -> Option<String> {
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))
 }
 
+/// A Hugging Face tensor's GGUF name: hf_name's inverse.
+pub fn gguf_name(hf: &str, spec: &GgufSpec) -> Option<String> {
+    let global = [("model.embed_tokens", "token_embd"), ("model.norm", "output_norm"), ("lm_head", "output")];
+    let (stem, suffix) = hf.rsplit_once('.')?;
+    if let Some((_, g)) = global.iter().find(|(h, _)| *h == stem) {
+        return Some(format!("{g}.{suffix}"));
+    }
+    let (layer, part) = stem.strip_prefix("model.layers.")?.split_once('.')?;
+    let own = spec.tensors.iter().find(|(_, h)| *h == part).map(|(g, _)| g.as_str());
+    let g = own.or_else(|| LAYER_NAMES.iter().find(|(_, h)| *h == part).map(|(g, _)| *g))?;
+    Some(format!("blk.{layer}.{g}.{suffix}"))
+}
+
 /// Sets `config[a][b]…` for the dotted key `a.b…`, making objects on the way.
 fn set_path(config: &mut Value, key: &str, value: Value) {
     let mut node = config;
@@ -98,20 +112,21 @@ impl GgufWeights {
         if heads == 0 || rows == 0 || rows % (2 * heads) != 0 {
             return Err(Error::Format { path: self.file.path.clone(), detail: format!("tensor '{}' of shape {:?} does not split into {heads} heads", t.name, t.dims) });
         }
-        Ok(unpermute(&x, heads, rows, x.len() / rows))
+        Ok(reorder_heads(&x, heads, rows, x.len() / rows, false))
     }
 }
 
 /// llama.cpp stores Q/K rows of each head interleaved (pairs); transformers' layout is halves.
-/// GGUF row (head, d, two) holds HF row (head, two, d).
-fn unpermute<T: Copy + Default>(x: &[T], heads: usize, rows: usize, cols: usize) -> Vec<T> {
+/// GGUF row (head, d, two) holds HF row (head, two, d): rows of `cols` values (or bytes) moved
+/// into transformers' order, or (`to_gguf`) into llama.cpp's.
+pub fn reorder_heads<T: Copy + Default>(x: &[T], heads: usize, rows: usize, cols: usize, to_gguf: bool) -> Vec<T> {
     let half = rows / heads / 2;
     let mut out = vec![T::default(); x.len()];
     for h in 0..heads {
         for d in 0..half {
             for two in 0..2 {
-                let src = h * 2 * half + d * 2 + two;
-                let dst = h * 2 * half + two * half + d;
+                let (gguf, hf) = (h * 2 * half + d * 2 + two, h * 2 * half + two * half + d);
+                let (src, dst) = if to_gguf { (hf, gguf) } else { (gguf, hf) };
                 out[dst * cols..(dst + 1) * cols].copy_from_slice(&x[src * cols..(src + 1) * cols]);
             }
         }

@@ -1,8 +1,11 @@
 //! A tokenizer.json built from GGUF tokenizer metadata, the way transformers converts it:
 //! byte-level BPE (tokenizer.ggml.model = gpt2) with the pre-tokenizer its `pre` names, or a
 //! sentencepiece vocabulary (llama) as a byte-fallback BPE in the style its architecture uses.
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 
+use super::writer::MetaValue;
 use crate::error::{Error, Result};
 
 /// Split patterns by `tokenizer.ggml.pre`; others use GPT-2's own byte-level regex.
@@ -119,18 +122,72 @@ fn byte_level(meta: &std::collections::BTreeMap<String, Value>, tokens: &[String
     // a control token spelled outside the byte alphabet is a llama.cpp mislabel: not added
     let added = added_tokens(tokens, types, spelled);
     let pre = meta.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("");
-    let pre_tokenizer = match SPLITS.iter().find(|(name, _)| *name == pre) {
+    json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added, "normalizer": null,
+        "pre_tokenizer": byte_level_pre_tokenizer(pre), "post_processor": null,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": bpe(vocab, json!(merges), false),
+    })
+}
+
+/// The pre-tokenizer of a byte-level BPE whose `tokenizer.ggml.pre` is `pre`.
+fn byte_level_pre_tokenizer(pre: &str) -> Value {
+    match SPLITS.iter().find(|(name, _)| *name == pre) {
         Some((_, pattern)) => json!({"type": "Sequence", "pretokenizers": [
             {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false},
             {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]}),
         None => json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}),
-    };
-    json!({
-        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added, "normalizer": null,
-        "pre_tokenizer": pre_tokenizer, "post_processor": null,
-        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-        "model": bpe(vocab, json!(merges), false),
-    })
+    }
+}
+
+/// What a pre-tokenizer does: each step's type with its split regex or byte-level regex flag.
+fn pre_tokenizer_steps(v: &Value) -> Vec<(String, Value)> {
+    match v["type"].as_str() {
+        Some("Sequence") => v["pretokenizers"].as_array().into_iter().flatten().flat_map(pre_tokenizer_steps).collect(),
+        Some(t @ "Split") => vec![(t.into(), v["pattern"].clone())],
+        Some(t @ "ByteLevel") => vec![(t.into(), v.get("use_regex").cloned().unwrap_or(json!(true)))],
+        Some(t) => vec![(t.into(), Value::Null)],
+        None => vec![],
+    }
+}
+
+/// tokenizer.json (a byte-level BPE) as GGUF tokenizer metadata, as llama.cpp's converter writes
+/// it: tokens by id, types (1 normal, 3 control = special added, 4 user-defined = other added,
+/// 5 unused = a gap), merges, and the `pre` name whose pre-tokenizer (as above) is this one's.
+pub fn gguf_metadata(tokenizer_json: &str) -> std::result::Result<Vec<(String, MetaValue)>, String> {
+    let t: Value = serde_json::from_str(tokenizer_json).map_err(|e| format!("tokenizer.json: {e}"))?;
+    let model = &t["model"];
+    if model["type"] != "BPE" || model["byte_fallback"] == true || !pre_tokenizer_steps(&t["pre_tokenizer"]).iter().any(|(k, _)| k == "ByteLevel") {
+        return Err("only byte-level BPE tokenizers can be written to GGUF so far (sentencepiece-style ones cannot)".into());
+    }
+    let steps = pre_tokenizer_steps(&t["pre_tokenizer"]);
+    let pre = ["gpt-2", "llama-bpe", "qwen2"]
+        .into_iter()
+        .find(|p| pre_tokenizer_steps(&byte_level_pre_tokenizer(p)) == steps)
+        .ok_or_else(|| format!("the tokenizer's pre-tokenizer {steps:?} has no llama.cpp name Kiln knows (gpt-2, llama-bpe, qwen2)"))?;
+    let mut by_id: BTreeMap<u64, (String, i32)> = BTreeMap::new();
+    for (token, id) in model["vocab"].as_object().into_iter().flatten() {
+        by_id.insert(id.as_u64().ok_or("tokenizer.json: a vocabulary id is not a number")?, (token.clone(), 1));
+    }
+    for a in t["added_tokens"].as_array().into_iter().flatten() {
+        let (Some(id), Some(content)) = (a["id"].as_u64(), a["content"].as_str()) else { continue };
+        by_id.insert(id, (content.to_string(), if a["special"] == true { 3 } else { 4 }));
+    }
+    let n = by_id.keys().last().map_or(0, |&i| i + 1);
+    let (tokens, types): (Vec<String>, Vec<i32>) = (0..n).map(|i| by_id.remove(&i).unwrap_or_else(|| (format!("[PAD{i}]"), 5))).unzip();
+    let merges: Vec<String> = model["merges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m.as_str().map(String::from).unwrap_or_else(|| m.as_array().map(|p| p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")).unwrap_or_default()))
+        .collect();
+    Ok(vec![
+        ("tokenizer.ggml.model".into(), MetaValue::Str("gpt2".into())),
+        ("tokenizer.ggml.pre".into(), MetaValue::Str(pre.into())),
+        ("tokenizer.ggml.tokens".into(), MetaValue::Strs(tokens)),
+        ("tokenizer.ggml.token_type".into(), MetaValue::I32s(types)),
+        ("tokenizer.ggml.merges".into(), MetaValue::Strs(merges)),
+    ])
 }
 
 /// A sentencepiece vocabulary as a byte-fallback BPE, merges from the file or recovered from

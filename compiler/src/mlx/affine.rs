@@ -28,6 +28,15 @@ impl ScaleType {
         if self == ScaleType::F32 { 4 } else { 2 }
     }
 
+    /// x rounded to this type (to nearest even), as little-endian bytes.
+    pub fn write(self, x: f32) -> Vec<u8> {
+        match self {
+            ScaleType::F32 => x.to_le_bytes().to_vec(),
+            ScaleType::F16 => f16::from_f32(x).to_le_bytes().to_vec(),
+            ScaleType::BF16 => bf16::from_f32(x).to_le_bytes().to_vec(),
+        }
+    }
+
     pub fn read(self, b: &[u8]) -> f32 {
         match self {
             ScaleType::F32 => f32::from_le_bytes(b[..4].try_into().unwrap()),
@@ -93,6 +102,53 @@ impl Affine {
                 (0..self.group as usize).map(move |i| (self.value(packed, i) as f32).mul_add(scale, bias)) // as the kernels: one rounding
             })
             .collect()
+    }
+
+    /// Rows of f32 values (whole groups) quantised as MLX's `mx.quantize` does, as blocks:
+    /// per group, the scale spans min..max with the edge of larger magnitude landing exactly on
+    /// a level (scale = edge / round(edge / scale)) and bias = that edge; q = round((x - bias) / scale).
+    pub fn quantize(self, x: &[f32]) -> Vec<u8> {
+        let levels = ((1u32 << self.bits) - 1) as f32;
+        let mut out = Vec::with_capacity(x.len() / self.group as usize * self.block_bytes());
+        for g in x.chunks_exact(self.group as usize) {
+            let (min, max) = g.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            let by_min = min.abs() > max.abs();
+            let mut scale = ((max - min) / levels).max(1e-7);
+            scale = if by_min { scale } else { -scale };
+            let edge = if by_min { min } else { max };
+            let q0 = (edge / scale).round_ties_even();
+            let mut bias = 0.0;
+            if q0 != 0.0 {
+                scale = edge / q0;
+                bias = edge;
+            }
+            out.extend(self.scale.write(scale));
+            out.extend(self.scale.write(bias));
+            let mut packed = vec![0u8; self.packed_bytes()];
+            for (i, v) in g.iter().enumerate() {
+                let q = ((v - bias) / scale).round_ties_even().clamp(0.0, levels) as u32;
+                let bit = i * self.bits as usize;
+                let wide = q << (bit % 8);
+                packed[bit / 8] |= wide as u8;
+                if let Some(next) = packed.get_mut(bit / 8 + 1) {
+                    *next |= (wide >> 8) as u8;
+                }
+            }
+            out.extend(packed);
+        }
+        out
+    }
+
+    /// Blocks back into MLX's three tensors' bytes: (packed values, scales, biases).
+    pub fn split(self, blocks: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let s = self.scale.bytes();
+        let (mut packed, mut scales, mut biases) = (vec![], vec![], vec![]);
+        for b in blocks.chunks_exact(self.block_bytes()) {
+            scales.extend_from_slice(&b[..s]);
+            biases.extend_from_slice(&b[s..2 * s]);
+            packed.extend_from_slice(&b[2 * s..]);
+        }
+        (packed, scales, biases)
     }
 
     /// Interleaves MLX's tensors of one row into blocks: `packed` (the row's u32 words as

@@ -1,0 +1,22 @@
+//! `kiln convert`: a model Kiln reads (Hugging Face folder, GGUF file, MLX folder) written as a
+//! GGUF file (to_gguf.rs) or an MLX folder (to_mlx.rs), re-quantised where asked.
+pub mod to_gguf;
+pub mod to_mlx;
+
+use serde_json::Value;
+
+use crate::lower::weight_format::WeightFormat;
+use crate::source::TensorInfo;
+
+/// `config[a][b]…` for the dotted key `a.b…`.
+pub fn config_path<'a>(config: &'a Value, key: &str) -> Option<&'a Value> {
+    key.split('.').try_fold(config, |node, part| node.get(part))
+}
+
+/// The format a matrix is written in: `quant` where its rows are whole blocks of it, else its
+/// stored format where `keep` accepts it, else f16 (llama.cpp's and mlx_lm's float default).
+pub fn tensor_format(info: &TensorInfo, quant: Option<WeightFormat>, keep: impl Fn(WeightFormat) -> bool) -> WeightFormat {
+    let k = info.shape.last().copied().unwrap_or(0);
+    let stored = WeightFormat::from_name(&info.dtype).filter(|f| keep(*f));
+    quant.filter(|q| q.fits(k)).or(stored).unwrap_or(WeightFormat::F16)
+}
