@@ -1,6 +1,7 @@
 """Checks files `kiln convert` wrote, with the readers other engines use (run by the Rust tests):
 
     python check_converted.py gguf-like OUT.gguf REFERENCE.gguf   # gguf reader: same tensors, same metadata
+    python check_converted.py gguf-twin OUT.gguf FIXTURE QUANT     # the same, against make_gguf_fixtures.py's QUANT file
     python check_converted.py transformers OUT.gguf SOURCE         # transformers: same weights and ids as SOURCE
     python check_converted.py mlx-like OUT_FOLDER REFERENCE_FOLDER # the same tensors as mlx_lm.convert wrote
     python check_converted.py mlx-generate OUT_FOLDER PROMPT N     # mlx_lm.generate's greedy text, printed
@@ -38,6 +39,16 @@ def gguf_like(out, reference):
         same = np.allclose(a, b, rtol=1e-6) if isinstance(b, float) or (isinstance(b, list) and b and isinstance(b[0], float)) else a == b
         assert same, (key, str(a)[:200], str(b)[:200])
     print(f"{len(want)} tensors and {len(want_meta.keys() & got_meta.keys() - OWN_KEYS)} metadata keys equal the reference's")
+
+
+def gguf_twin(out, fixture, quant):
+    import tempfile
+    import gguf
+    import make_gguf_fixtures
+    with tempfile.TemporaryDirectory() as tmp:
+        twin = pathlib.Path(tmp) / "twin.gguf"
+        make_gguf_fixtures.write(fixture, twin, gguf.GGMLQuantizationType[quant.upper()])
+        gguf_like(out, twin)
 
 
 def transformers_load(path):
@@ -83,4 +94,4 @@ def mlx_generate(out, prompt, n):
 
 
 if __name__ == "__main__":
-    {"gguf-like": gguf_like, "transformers": transformers, "mlx-like": mlx_like, "mlx-generate": mlx_generate}[sys.argv[1]](*sys.argv[2:])
+    {"gguf-like": gguf_like, "gguf-twin": gguf_twin, "transformers": transformers, "mlx-like": mlx_like, "mlx-generate": mlx_generate}[sys.argv[1]](*sys.argv[2:])

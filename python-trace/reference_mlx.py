@@ -25,7 +25,9 @@ def main(folder, out):
             tokens.append(int(token))
             margins.append(float(top[1] - top[0]))
         # the text mlx_lm.generate gives (greedy by default; its detokenizer drops a leading space)
-        assert tok.decode(tokens).lstrip() == generate(model, tok, ids, max_tokens=STEPS).lstrip(), prompt
+        # (it stops at an end-of-sequence token)
+        stop = next((i for i, t in enumerate(tokens) if t in tok.eos_token_ids), len(tokens))
+        assert tok.decode(tokens[:stop]).lstrip() == generate(model, tok, ids, max_tokens=STEPS).lstrip(), prompt
         cases.append({"prompt": prompt, "prompt_ids": ids, "tokens": tokens, "margins": margins, "text": tok.decode(tokens)})
         print(repr(prompt), "->", repr(tok.decode(tokens)))
     pathlib.Path(out).write_text(json.dumps({"cases": cases}, ensure_ascii=False, indent=1))
