@@ -34,6 +34,8 @@ def gguf_like(out, reference):
         assert got[name].shape == want[name].shape, (name, got[name].shape, want[name].shape)
         err = np.abs(got[name].astype(np.float64) - want[name]).max()
         assert err <= 1e-6 * max(1.0, np.abs(want[name]).max()), (name, err)
+    missing = {k for k in want_meta.keys() - got_meta.keys() if not k.startswith("general.")}
+    assert not missing, f"metadata keys not written: {sorted(missing)}"
     for key in want_meta.keys() & got_meta.keys() - OWN_KEYS:
         a, b = got_meta[key], want_meta[key]
         same = np.allclose(a, b, rtol=1e-6) if isinstance(b, float) or (isinstance(b, list) and b and isinstance(b[0], float)) else a == b

@@ -167,5 +167,6 @@ pub fn load(dir: &Path) -> Result<ModelSource> {
         generation,
         eos_token_ids,
         offsets_applied: false,
+        gguf_tokenizer: BTreeMap::new(),
     })
 }

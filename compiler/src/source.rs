@@ -38,6 +38,8 @@ pub struct ModelSource {
     pub eos_token_ids: Vec<u32>,
     /// The weights already include the graph's weight offsets (llama.cpp's Gemma files).
     pub offsets_applied: bool,
+    /// A GGUF file's own `tokenizer.ggml.*` metadata, which `kiln convert` writes back as it was.
+    pub gguf_tokenizer: BTreeMap<String, Value>,
 }
 
 /// Ids from a JSON value that is a number or a list of numbers.

@@ -118,8 +118,25 @@ fn unsupported_conversions_are_refused_in_one_line() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && err.contains(expected) && err.trim().lines().count() == 1, "{args:?}: {err}");
     }
-    // a sentencepiece tokenizer has no GGUF writer yet
-    let o = kiln().arg("convert").arg(fixture("vocab/ggml-vocab-llama-spm.gguf")).args(["--to", "gguf", "-o"]).arg(&out).output().unwrap();
+    // a Hugging Face folder with a sentencepiece-style tokenizer has no GGUF writer yet
+    let folder = copy_fixture("llama_tied_gqa", dir.path(), "spm");
+    let spm = compiler::load_model(&fixture("vocab/ggml-vocab-llama-spm.gguf")).unwrap();
+    std::fs::write(folder.join("tokenizer.json"), &spm.tokenizer_json).unwrap();
+    let o = kiln().arg("convert").arg(&folder).args(["--to", "gguf", "-o"]).arg(&out).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("only byte-level BPE tokenizers"), "{err}");
+}
+
+/// A GGUF's own tokenizer metadata (here llama.cpp's real Llama 2 sentencepiece vocabulary) is
+/// written back as it was: the gguf reader sees the same keys and values, Kiln the same tokenizer.
+#[test]
+fn gguf_tokenizers_are_written_back_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = fixture("vocab/ggml-vocab-llama-spm.gguf");
+    let out = dir.path().join("out.gguf");
+    convert(&[s(&source), "--to", "gguf", "-o", s(&out)]);
+    let said = python("check_converted.py", &["gguf-like", s(&out), s(&source)]);
+    assert!(said.contains("metadata keys equal"), "{said}");
+    let (a, b) = (compiler::load_model(&source).unwrap(), compiler::load_model(&out).unwrap());
+    assert_eq!((a.tokenizer_json, a.add_bos, a.special_tokens), (b.tokenizer_json, b.add_bos, b.special_tokens));
 }

@@ -1,9 +1,9 @@
 //! The int8 matmul kernels (AVX512-VNNI, lower/vnni.rs) against their definition: activations
 //! quantised per block of 32 (d = max|x| / 127, q = round-half-even(x / d)), exact integer dot
 //! products with the weights' quants, scaled per block — computed here in f64. On random Q8_0,
-//! Q4_0 and Q4_1 blocks, with outlier activations, several rows, widths that leave column
+//! Q4_0 and Q4_1 blocks and MLX 4- and 8-bit groups (of 32, 64, 128; f32, f16, bf16 scales), with outlier activations, several rows, widths that leave column
 //! tails. Skipped (and said so) on a CPU without AVX512-VNNI; the f32 path is tested everywhere.
-use compiler::gguf::blocks::{dequantize, TYPES};
+use compiler::mlx::affine::{Affine, ScaleType};
 use compiler::lower::kernel::{KExpr, KernelSet, KernelSpec};
 use compiler::lower::target::TargetCpu;
 use compiler::lower::weight_format::WeightFormat;
@@ -16,25 +16,58 @@ fn next(state: &mut u64) -> u64 {
     *state
 }
 
-/// Random blocks of `format` for `n` rows of `k`: finite scales in ±0.05, random quants.
+/// Random blocks of `format` for `n` rows of `k`: finite scales (and minimums, biases) in ±0.05,
+/// random quants.
 fn random_blocks(format: WeightFormat, n: usize, k: usize, seed: u64) -> Vec<u8> {
     let mut s = seed;
     let mut bytes: Vec<u8> = (0..format.row_bytes(k) as usize * n).map(|_| next(&mut s) as u8).collect();
-    let block = format.row_bytes(32) as usize;
-    let halves: &[usize] = if format == WeightFormat::Q4_1 { &[0, 2] } else { &[0] };
-    for b in (0..bytes.len()).step_by(block) {
-        for &h in halves {
-            let v = f16::from_f32((next(&mut s) % 2000) as f32 / 20000.0 - 0.05);
-            bytes[b + h..b + h + 2].copy_from_slice(&v.to_le_bytes());
+    let mut value = || (next(&mut s) % 2000) as f32 / 20000.0 - 0.05;
+    match format {
+        WeightFormat::Affine(a) => {
+            let sb = a.scale.bytes();
+            for b in (0..bytes.len()).step_by(a.block_bytes()) {
+                for h in [0, sb] {
+                    bytes[b + h..b + h + sb].copy_from_slice(&a.scale.write(value()));
+                }
+            }
+        }
+        _ => {
+            let halves: &[usize] = if format == WeightFormat::Q4_1 { &[0, 2] } else { &[0] };
+            for b in (0..bytes.len()).step_by(format.row_bytes(32) as usize) {
+                for &h in halves {
+                    bytes[b + h..b + h + 2].copy_from_slice(&f16::from_f32(value()).to_le_bytes());
+                }
+            }
         }
     }
     bytes
 }
 
-/// The kernel's definition for one row x against dequantised-by-block weights.
-fn reference(x: &[f32], w: &[f32], bytes: &[u8], format: WeightFormat, k: usize) -> Vec<f32> {
+/// Block `b` (of 32) of column `c`: its 32 integer quants, d_w, and the factor of Σq_x (Q4_0's
+/// offset is in the quants; Q4_1's minimum, MLX's bias).
+fn block_quants(bytes: &[u8], format: WeightFormat, k: usize, c: usize, b: usize) -> (Vec<i32>, f64, f64) {
+    if let WeightFormat::Affine(a) = format {
+        let group = a.group as usize;
+        let blk = &bytes[(c * k / group + 32 * b / group) * a.block_bytes()..][..a.block_bytes()];
+        let s = a.scale.bytes();
+        let ints = (0..32).map(|e| a.value(&blk[2 * s..], 32 * b % group + e) as i32).collect();
+        return (ints, a.scale.read(blk) as f64, a.scale.read(&blk[s..]) as f64);
+    }
     let block = format.row_bytes(32) as usize;
-    let n = w.len() / k;
+    let blk = &bytes[(c * k / 32 + b) * block..][..block];
+    let dw = f16::from_le_bytes([blk[0], blk[1]]).to_f64();
+    match format {
+        WeightFormat::Q8_0 => (blk[2..34].iter().map(|&v| v as i8 as i32).collect(), dw, 0.0),
+        _ => {
+            let qs = if format == WeightFormat::Q4_0 { &blk[2..18] } else { &blk[4..20] };
+            let nib: Vec<i32> = (0..32).map(|e| if e < 16 { (qs[e] & 15) as i32 } else { (qs[e - 16] >> 4) as i32 }).collect();
+            if format == WeightFormat::Q4_0 { (nib.iter().map(|v| v - 8).collect(), dw, 0.0) } else { (nib, dw, f16::from_le_bytes([blk[2], blk[3]]).to_f64()) }
+        }
+    }
+}
+
+/// The kernel's definition for one row x against dequantised-by-block weights.
+fn reference(x: &[f32], n: usize, bytes: &[u8], format: WeightFormat, k: usize) -> Vec<f32> {
     // quantise x per block
     let mut q = vec![0i32; k];
     let mut d = vec![0f64; k / 32];
@@ -51,16 +84,7 @@ fn reference(x: &[f32], w: &[f32], bytes: &[u8], format: WeightFormat, k: usize)
         .map(|c| {
             let mut sum = 0f64;
             for b in 0..k / 32 {
-                let blk = &bytes[(c * k / 32 + b) * block..][..block];
-                let dw = f16::from_le_bytes([blk[0], blk[1]]).to_f64();
-                let (ints, min): (Vec<i32>, f64) = match format {
-                    WeightFormat::Q8_0 => (blk[2..34].iter().map(|&v| v as i8 as i32).collect(), 0.0),
-                    _ => {
-                        let qs = if format == WeightFormat::Q4_0 { &blk[2..18] } else { &blk[4..20] };
-                        let nib: Vec<i32> = (0..32).map(|e| if e < 16 { (qs[e] & 15) as i32 } else { (qs[e - 16] >> 4) as i32 }).collect();
-                        if format == WeightFormat::Q4_0 { (nib.iter().map(|v| v - 8).collect(), 0.0) } else { (nib, f16::from_le_bytes([blk[2], blk[3]]).to_f64()) }
-                    }
-                };
+                let (ints, dw, min) = block_quants(bytes, format, k, c, b);
                 let dot: i64 = (0..32).map(|e| (ints[e] * q[32 * b + e]) as i64).sum();
                 let qsum: i64 = q[32 * b..32 * b + 32].iter().map(|&v| v as i64).sum();
                 sum += dw * d[b] * dot as f64 + min * d[b] * qsum as f64;
@@ -77,14 +101,24 @@ fn int8_matmuls_compute_their_definition() {
         eprintln!("this CPU has no AVX512-VNNI: the int8 kernels are not built here");
         return;
     }
-    let (k, n, rows) = (576usize, 37usize, 6usize);
+    let (k, n, rows) = (640usize, 37usize, 6usize); // rows of whole groups of 128
     let mut s = 7u64;
     // activations: mostly small, a few large outliers (as real models' have)
     let x: Vec<f32> = (0..rows * k).map(|i| if i % 97 == 5 { 40.0 } else { (next(&mut s) % 2001) as f32 / 1000.0 - 1.0 }).collect();
-    for (seed, format) in [WeightFormat::Q8_0, WeightFormat::Q4_0, WeightFormat::Q4_1].into_iter().enumerate() {
+    let affine = |bits, group, scale| WeightFormat::Affine(Affine::new(bits, group, scale).unwrap());
+    let formats = [
+        WeightFormat::Q8_0,
+        WeightFormat::Q4_0,
+        WeightFormat::Q4_1,
+        affine(4, 32, ScaleType::BF16),
+        affine(4, 64, ScaleType::F32),
+        affine(4, 128, ScaleType::F16),
+        affine(8, 32, ScaleType::F16),
+        affine(8, 64, ScaleType::BF16),
+        affine(8, 128, ScaleType::F32),
+    ];
+    for (seed, format) in formats.into_iter().enumerate() {
         let bytes = random_blocks(format, n, k, 14 + seed as u64);
-        let id = TYPES.iter().find(|t| t.1 == format.name()).unwrap().0;
-        let w = dequantize(id, &bytes);
         let mut kernels = KernelSet::default();
         let spec = KernelSpec::Matmul { k, n, inputs: 1, input: KExpr::Row(1), epilogue: KExpr::Acc, format, int8: true };
         let name = kernels.intern(spec);
@@ -96,7 +130,7 @@ fn int8_matmuls_compute_their_definition() {
             // SAFETY: the kernel reads n weight rows and r rows of x, writes r × n outputs.
             unsafe { loaded.get(&name)(args.as_ptr(), r as i64, 0, n as i64) };
             for t in 0..r {
-                let want = reference(&x[t * k..(t + 1) * k], &w, &bytes, format, k);
+                let want = reference(&x[t * k..(t + 1) * k], n, &bytes, format, k);
                 let got = &out[t * n..(t + 1) * n];
                 let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
                 let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs() / scale).fold(0f32, f32::max);

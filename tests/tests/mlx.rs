@@ -79,12 +79,27 @@ fn kernels_match_the_f32_conversion_on_every_vector_width() {
     });
 }
 
+fn smollm2_4bit() -> &'static PathBuf {
+    static ARTIFACT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ARTIFACT.get_or_init(|| real_model::compiled("SmolLM2-135M-Instruct-mlx-4bit", "smollm2-mlx"))
+}
+
 /// SmolLM2 quantised by `mlx_lm.convert` (4 bits, groups of 64; `make smollm2-mlx`): the greedy
 /// continuations `mlx_lm.generate` gives on the same folder (python-trace/reference_mlx.py).
 #[test]
 fn smollm2_4bit_continues_as_mlx_lm_generate() {
-    let artifact = real_model::compiled("SmolLM2-135M-Instruct-mlx-4bit", "smollm2-mlx");
-    real_model::greedy_continuations_match(&artifact, "smollm2_mlx_reference.json");
+    real_model::greedy_continuations_match(smollm2_4bit(), "smollm2_mlx_reference.json");
+}
+
+/// The default build (8-bit activations against the 4-bit groups where the CPU has VNNI) keeps
+/// the exact path's perplexity within 0.5%.
+#[test]
+fn smollm2_4bit_integer_dot_products_keep_perplexity() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = compile_fast(&root().join("models/SmolLM2-135M-Instruct-mlx-4bit"), dir.path());
+    let (exact, fast) = (real_model::perplexity(smollm2_4bit()), real_model::perplexity(&fast));
+    eprintln!("perplexity: exact {exact:.4}, default {fast:.4}");
+    assert!((fast - exact).abs() / exact < 0.005, "default path perplexity {fast} vs exact {exact}");
 }
 
 /// Quantisations Kiln does not read are refused with one line naming them.

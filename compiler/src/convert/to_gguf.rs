@@ -21,8 +21,13 @@ pub fn write(source: &ModelSource, quant: Option<WeightFormat>, out: &Path) -> R
     let spec = graph.gguf.clone().ok_or_else(|| Error::Model(format!("architecture {} has no GGUF form in Kiln's graph", graph.architecture)))?;
     let rope = rope_parameters(&source.config);
     let mut meta = metadata(source, &graph, &spec)?;
-    meta.extend(tokenizer::gguf_metadata(&source.tokenizer_json).map_err(Error::Model)?);
-    meta.extend(special_tokens(source)?);
+    if source.gguf_tokenizer.is_empty() {
+        meta.extend(tokenizer::gguf_metadata(&source.tokenizer_json).map_err(Error::Model)?);
+        meta.extend(special_tokens(source)?);
+    } else {
+        // a GGUF's tokenizer as it was (sentencepiece vocabularies and scores included)
+        meta.extend(source.gguf_tokenizer.iter().map(|(k, v)| (k.clone(), meta_value(v))));
+    }
     for (name, template) in &source.chat_templates {
         let key = if name == "default" { "tokenizer.chat_template".to_string() } else { format!("tokenizer.chat_template.{name}") };
         meta.push((key, MetaValue::Str(template.clone())));
@@ -135,16 +140,25 @@ fn metadata(source: &ModelSource, graph: &GraphJson, spec: &GgufSpec) -> Result<
         if meta.iter().any(|(k, _)| *k == key) {
             continue;
         }
-        let value = match value {
-            Value::Bool(b) => MetaValue::Bool(*b),
-            Value::Array(a) => MetaValue::Bools(a.iter().map(|v| v.as_bool().unwrap_or(false)).collect()),
-            Value::Number(n) if n.is_u64() => MetaValue::U32(n.as_u64().unwrap_or(0) as u32),
-            Value::Number(n) => MetaValue::F32(n.as_f64().unwrap_or(0.0) as f32),
-            other => MetaValue::Str(other.as_str().map_or_else(|| other.to_string(), String::from)),
-        };
-        meta.push((key, value));
+        meta.push((key, meta_value(value)));
     }
     Ok(meta)
+}
+
+/// A metadata value in the GGUF type llama.cpp uses for its JSON kind: integers u32 (i32 in
+/// arrays), other numbers f32, lists of strings, integers, numbers or flags.
+fn meta_value(v: &Value) -> MetaValue {
+    let all = |a: &[Value], f: fn(&Value) -> bool| !a.is_empty() && a.iter().all(f);
+    match v {
+        Value::Bool(b) => MetaValue::Bool(*b),
+        Value::Number(n) if n.is_u64() => MetaValue::U32(n.as_u64().unwrap_or(0) as u32),
+        Value::Number(n) => MetaValue::F32(n.as_f64().unwrap_or(0.0) as f32),
+        Value::Array(a) if all(a, Value::is_string) => MetaValue::Strs(a.iter().filter_map(Value::as_str).map(String::from).collect()),
+        Value::Array(a) if all(a, Value::is_boolean) => MetaValue::Bools(a.iter().map(|v| v.as_bool().unwrap_or(false)).collect()),
+        Value::Array(a) if all(a, |v| v.is_i64() || v.is_u64()) => MetaValue::I32s(a.iter().map(|v| v.as_i64().unwrap_or(0) as i32).collect()),
+        Value::Array(a) => MetaValue::F32s(a.iter().map(|v| v.as_f64().unwrap_or(0.0) as f32).collect()),
+        other => MetaValue::Str(other.as_str().map_or_else(|| other.to_string(), String::from)),
+    }
 }
 
 /// bos/eos/unk/pad ids (by their text) and whether a BOS goes first.

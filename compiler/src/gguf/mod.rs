@@ -209,6 +209,7 @@ pub fn load(path: &Path) -> Result<ModelSource> {
             Some((name.to_string(), v.as_str()?.to_string()))
         })
         .collect();
+    let gguf_tokenizer = file.meta.iter().filter(|(k, _)| k.starts_with("tokenizer.ggml.")).map(|(k, v)| (k.clone(), v.clone())).collect();
     Ok(ModelSource {
         path: name,
         chat_templates,
@@ -220,5 +221,6 @@ pub fn load(path: &Path) -> Result<ModelSource> {
         generation: Default::default(),
         eos_token_ids: eos_id.map(|i| vec![i as u32]).unwrap_or_default(),
         offsets_applied: spec.offsets_applied,
+        gguf_tokenizer,
     })
 }

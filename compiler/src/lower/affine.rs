@@ -9,12 +9,17 @@ use super::codegen::{ok, Cg};
 use super::weight_format::{bf16_splat, f16_splat};
 use crate::mlx::affine::{Affine, ScaleType};
 
-pub fn part<'ctx>(cg: &Cg<'ctx>, a: Affine, block: PointerValue<'ctx>, t: u64, lanes: u32) -> Vec<VectorValue<'ctx>> {
-    let scalar = |offset: u64| match a.scale {
+/// The scale (or bias) of type `t` at `block + offset`, as f32 in every lane.
+pub fn splat_scale<'ctx>(cg: &Cg<'ctx>, t: ScaleType, block: PointerValue<'ctx>, offset: u64, lanes: u32) -> VectorValue<'ctx> {
+    match t {
         ScaleType::F32 => cg.splat(cg.extract(cg.load(cg.byte_ptr(block, cg.int(offset)), cg.int(0), 1), 0), lanes),
         ScaleType::F16 => f16_splat(cg, block, offset, lanes),
         ScaleType::BF16 => bf16_splat(cg, block, offset, lanes),
-    };
+    }
+}
+
+pub fn part<'ctx>(cg: &Cg<'ctx>, a: Affine, block: PointerValue<'ctx>, t: u64, lanes: u32) -> Vec<VectorValue<'ctx>> {
+    let scalar = |offset: u64| splat_scale(cg, a.scale, block, offset, lanes);
     let s = a.scale.bytes() as u64;
     let (scale, bias) = (scalar(0), scalar(s));
     let bits = a.bits as u64;

@@ -1,20 +1,22 @@
-//! Integer dot products for matmuls on Q8_0, Q4_0 and Q4_1 weights (AVX512-VNNI `vpdpbusd`),
-//! as llama.cpp does: each row's activations are quantised once per tile to 8 bits per block of
+//! Integer dot products for matmuls on Q8_0, Q4_0 and Q4_1 weights and MLX's 4- and 8-bit
+//! affine groups (AVX512-VNNI `vpdpbusd`), as llama.cpp does: each row's activations are quantised once per tile to 8 bits per block of
 //! 32 (scale d_x = max|x| / 127, q = round(x / d_x)), and the weights' integer quants meet them
 //! 64 products per instruction, no dequantisation to f32.
 //!
 //! One step covers a pair of weight blocks (64 elements) in a 512-bit register of bytes. `vpdpbusd`
-//! multiplies unsigned by signed bytes. Q4_x: the nibbles (0..15) are the unsigned side and the
-//! activations the signed one; Q4_0's offset (q − 8) and Q4_1's minimum become one more term per
-//! block, (−8·d_w or m_w) · d_x · Σq_x. Q8_0: activations are stored as q + 128 (unsigned) against
+//! multiplies unsigned by signed bytes. Q4_x and MLX's groups: the weights' quants (0..15, or
+//! 0..255) are the unsigned side and the activations the signed one; Q4_0's offset (q − 8), Q4_1's
+//! minimum and MLX's bias become one more term per block, (−8·d_w, m_w or bias) · d_x · Σq_x. Q8_0: activations are stored as q + 128 (unsigned) against
 //! the signed weights, and the 128 · Σw this adds is taken out by starting the accumulator at
 //! −128 · Σw (per lane, once per weight block for every row of the tile). Each i32 lane then holds
 //! an exact Σ of 4 products of one block; it becomes f32, is scaled by d_w · d_x of its block and
 //! accumulated in f32 lanes summed at the end.
 //!
-//! Byte order within a step matches the weights': Q8_0 as stored (block b in lanes 0–7, b + 1 in
-//! 8–15); Q4_x nibbles as they unpack — [b low, b+1 low, b high, b+1 high], 16 bytes each, so
-//! block b owns lanes 0–3 and 8–11. Per-lane scales (`dxe`) and sums (`sxe`) follow the same map.
+//! Byte order within a step matches the weights': Q8_0 and MLX 8-bit as stored (block b in lanes
+//! 0–7, b + 1 in 8–15); Q4_x nibbles as they unpack — [b low, b+1 low, b high, b+1 high], 16 bytes
+//! each, so block b owns lanes 0–3 and 8–11; MLX 4-bit (element i in byte i / 2, even ones low) as
+//! it unpacks — the 32 even elements, then the 32 odd ones — which gives block b the same lanes.
+//! Per-lane scales (`dxe`) and sums (`sxe`) follow the same map.
 use inkwell::types::VectorType;
 use inkwell::values::{IntValue, PointerValue, VectorValue};
 
@@ -28,17 +30,34 @@ pub const STEP: u64 = 64;
 /// with `features` (LLVM names).
 pub fn supports(features: &[String], format: WeightFormat, k: usize) -> bool {
     let has = |f: &str| features.iter().any(|x| x == f);
-    matches!(format, WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q4_1) && (k as u64).is_multiple_of(STEP) && has("avx512vnni") && has("avx512bw")
+    let known = match format {
+        WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q4_1 => true,
+        WeightFormat::Affine(a) => a.bits == 4 || a.bits == 8,
+        _ => false,
+    };
+    known && (k as u64).is_multiple_of(STEP) && has("avx512vnni") && has("avx512bw")
+}
+
+/// Bytes of a step in the weights' order (Q8_0, MLX 8-bit), rather than as nibbles unpack.
+fn natural(format: WeightFormat) -> bool {
+    matches!(format, WeightFormat::Q8_0) || matches!(format, WeightFormat::Affine(a) if a.bits == 8)
 }
 
 /// Whether lane `l` (of 16) holds the step's second block.
 fn second_block(format: WeightFormat, l: u32) -> bool {
-    if format == WeightFormat::Q8_0 { l >= 8 } else { (l / 4) % 2 == 1 }
+    if natural(format) { l >= 8 } else { (l / 4) % 2 == 1 }
 }
 
 /// Where element `e` (0..32) of block `j` (0, 1) sits in the step's 64 bytes.
 fn byte_of(format: WeightFormat, j: u64, e: u64) -> u64 {
-    if format == WeightFormat::Q8_0 { 32 * j + e } else { 32 * (e / 16) + 16 * j + e % 16 }
+    match format {
+        _ if natural(format) => 32 * j + e,
+        WeightFormat::Affine(_) => {
+            let i = 32 * j + e;
+            if i % 2 == 0 { i / 2 } else { 32 + i / 2 }
+        }
+        _ => 32 * (e / 16) + 16 * j + e % 16,
+    }
 }
 
 /// A row's quantised activations: bytes [K] (q, or q + 128 against Q8_0; in step order), per-lane
@@ -55,12 +74,26 @@ fn by_block<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, a: VectorValue<'ctx>, b: 
     ok!(cg.b.build_select(VectorType::const_vector(&mask), b, a, "")).into_vector_value()
 }
 
+/// a's lanes, then b's.
+fn concat<'ctx>(cg: &Cg<'ctx>, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+    let n = a.get_type().get_size();
+    let idx: Vec<_> = (0..2 * n).map(|i| cg.i32.const_int(i as u64, false)).collect();
+    ok!(cg.b.build_shuffle_vector(a, b, VectorType::const_vector(&idx), ""))
+}
+
 /// Quantises x [K] f32 into `out` (row `r` of the tile's buffers).
 pub fn quantise_row<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, x: PointerValue<'ctx>, k: u64, out: &Quantised<'ctx>) {
     let i8s = cg.ctx.i8_type();
+    // the step's 64 quantised elements (in element order) moved to their bytes (byte_of)
+    let mut order = vec![0u64; STEP as usize];
+    for i in 0..STEP {
+        order[byte_of(format, i / 32, i % 32) as usize] = i;
+    }
+    let order = VectorType::const_vector(&order.iter().map(|&i| cg.i32.const_int(i, false)).collect::<Vec<_>>());
     cg.for_each(cg.int(0), cg.int(k), STEP, &mut |cg, k0| {
         let mut d = vec![];
         let mut s = vec![];
+        let mut bytes = vec![];
         for j in 0..2u64 {
             let at = cg.add(k0, cg.int(32 * j));
             let v = [cg.load(x, at, 16), cg.load(x, cg.add(at, cg.int(16)), 16)];
@@ -70,19 +103,20 @@ pub fn quantise_row<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, x: PointerValue<'
             let zero = ok!(cg.b.build_float_compare(inkwell::FloatPredicate::OEQ, amax, cg.f32.const_zero(), ""));
             let inv = cg.select(zero, cg.f32.const_zero(), ok!(cg.b.build_float_div(cg.f32.const_float(127.0), amax, "")));
             let mut sum = cg.i32.const_zero();
-            for (h, v) in v.into_iter().enumerate() {
+            for v in v {
                 let q = cg.round_to_i32(cg.fmul(v, cg.splat(inv, 16))); // in -127..=127
                 sum = ok!(cg.b.build_int_add(sum, cg.reduce_add(q), ""));
                 let bias = if format == WeightFormat::Q8_0 { 128 } else { 0 };
-                let stored = ok!(cg.b.build_int_truncate(ok!(cg.b.build_int_add(q, cg.splat_i32(bias, 16), "")), i8s.vec_type(16), ""));
-                let dst = cg.byte_ptr(out.q, cg.add(k0, cg.int(byte_of(format, j, 16 * h as u64))));
-                cg.store_ints(dst, stored);
+                bytes.push(ok!(cg.b.build_int_truncate(ok!(cg.b.build_int_add(q, cg.splat_i32(bias, 16), "")), i8s.vec_type(16), "")));
             }
             d.push(cg.splat(dj, 16));
             // Σq_x · d_x, spread over the 8 lanes of the block
             let sf = ok!(cg.b.build_signed_int_to_float(sum, cg.f32, ""));
             s.push(cg.splat(ok!(cg.b.build_float_mul(ok!(cg.b.build_float_mul(sf, dj, "")), cg.f32.const_float(0.125), "")), 16));
         }
+        let (a, b) = (concat(cg, bytes[0], bytes[1]), concat(cg, bytes[2], bytes[3]));
+        let step = ok!(cg.b.build_shuffle_vector(concat(cg, a, b), i8s.vec_type(64).get_undef(), order, ""));
+        cg.store_ints(cg.byte_ptr(out.q, k0), step);
         let lane = ok!(cg.b.build_right_shift(k0, cg.int(2), false, "")); // 16 lanes per 64 elements
         cg.store(out.dxe, lane, by_block(cg, format, d[0], d[1]));
         cg.store(out.sxe, lane, by_block(cg, format, s[0], s[1]));
@@ -100,15 +134,14 @@ pub struct Weights<'ctx> {
 }
 
 pub fn load_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, row: PointerValue<'ctx>, k0: IntValue<'ctx>) -> Weights<'ctx> {
+    if let WeightFormat::Affine(a) = format {
+        return affine_weights(cg, format, a, row, k0);
+    }
     let block_bytes = format.row_bytes(32);
     let first = cg.byte_ptr(row, cg.mul(ok!(cg.b.build_right_shift(k0, cg.int(5), false, "")), cg.int(block_bytes)));
     let blocks = [first, cg.byte_ptr(first, cg.int(block_bytes))];
     let i8s = cg.ctx.i8_type();
-    let concat = |a: VectorValue<'ctx>, b: VectorValue<'ctx>| {
-        let n = a.get_type().get_size();
-        let idx: Vec<_> = (0..2 * n).map(|i| cg.i32.const_int(i as u64, false)).collect();
-        ok!(cg.b.build_shuffle_vector(a, b, VectorType::const_vector(&idx), ""))
-    };
+    let concat = |a, b| concat(cg, a, b);
     let half = |b: PointerValue<'ctx>, off: u64| f16_splat(cg, b, off, 16);
     let d = by_block(cg, format, half(blocks[0], 0), half(blocks[1], 0));
     if format == WeightFormat::Q8_0 {
@@ -129,6 +162,32 @@ pub fn load_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, row: PointerValue
         _ => by_block(cg, format, half(blocks[0], 2), half(blocks[1], 2)),
     };
     Weights { bytes: concat(low, high), start: cg.splat_i32(0, 16), d, sum_factor: Some(sum_factor) }
+}
+
+/// MLX 4- or 8-bit groups: each block's quants from its group (32 elements at its offset in the
+/// group), that group's scale as d_w and bias as the Σq_x factor.
+fn affine_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, a: crate::mlx::affine::Affine, row: PointerValue<'ctx>, k0: IntValue<'ctx>) -> Weights<'ctx> {
+    let (group, s, bits) = (a.group as u64, a.scale.bytes() as u64, a.bits as u64);
+    let shr = |v: IntValue<'ctx>, n: u64| ok!(cg.b.build_right_shift(v, cg.int(n), false, ""));
+    let blocks = [0, 1].map(|j| {
+        let e = cg.add(k0, cg.int(32 * j));
+        let at = cg.byte_ptr(row, cg.mul(shr(e, group.trailing_zeros() as u64), cg.int(a.block_bytes() as u64)));
+        let within = ok!(cg.b.build_and(e, cg.int(group - 1), ""));
+        (at, cg.byte_ptr(at, cg.add(cg.int(2 * s), shr(cg.mul(within, cg.int(bits)), 3))))
+    });
+    let scalar = |at: PointerValue<'ctx>, offset: u64| super::affine::splat_scale(cg, a.scale, at, offset, 16);
+    let d = by_block(cg, format, scalar(blocks[0].0, 0), scalar(blocks[1].0, 0));
+    let sum_factor = by_block(cg, format, scalar(blocks[0].0, s), scalar(blocks[1].0, s));
+    let i8s = cg.ctx.i8_type();
+    let [q0, q1] = blocks.map(|(_, q)| cg.load_ints(q, i8s.vec_type(4 * bits as u32)));
+    let packed = concat(cg, q0, q1);
+    let bytes = if bits == 8 {
+        packed
+    } else {
+        let splat8 = |v: u64| VectorType::const_vector(&vec![i8s.const_int(v, false); 32]);
+        concat(cg, ok!(cg.b.build_and(packed, splat8(15), "")), ok!(cg.b.build_right_shift(packed, splat8(4), false, "")))
+    };
+    Weights { bytes, start: cg.splat_i32(0, 16), d, sum_factor: Some(sum_factor) }
 }
 
 /// acc + this step's products of one quantised row (its bytes at `q`, lane scales at `lane`) with
