@@ -4,6 +4,7 @@
     python check_converted.py gguf-twin OUT.gguf FIXTURE QUANT     # the same, against make_gguf_fixtures.py's QUANT file
     python check_converted.py transformers OUT.gguf SOURCE         # transformers: same weights and ids as SOURCE
     python check_converted.py mlx-like OUT_FOLDER REFERENCE_FOLDER # the same tensors as mlx_lm.convert wrote
+    python check_converted.py mlx-convert OUT_FOLDER SOURCE BITS GROUP  # the same, mlx_lm.convert run here
     python check_converted.py mlx-generate OUT_FOLDER PROMPT N     # mlx_lm.generate's greedy text, printed
 
 Each prints what it compared and exits non-zero on a difference."""
@@ -88,6 +89,14 @@ def mlx_like(out, reference):
     print(f"{len(want)} tensors equal mlx_lm.convert's bit for bit")
 
 
+def mlx_convert(out, source, bits, group):
+    import tempfile
+    from mlx_lm import convert
+    with tempfile.TemporaryDirectory() as tmp:
+        convert(source, f"{tmp}/mlx", quantize=True, q_bits=int(bits), q_group_size=int(group))
+        mlx_like(out, f"{tmp}/mlx")
+
+
 def mlx_generate(out, prompt, n):
     from mlx_lm import generate, load
     model, tok = load(out)
@@ -96,4 +105,4 @@ def mlx_generate(out, prompt, n):
 
 
 if __name__ == "__main__":
-    {"gguf-like": gguf_like, "gguf-twin": gguf_twin, "transformers": transformers, "mlx-like": mlx_like, "mlx-generate": mlx_generate}[sys.argv[1]](*sys.argv[2:])
+    {"gguf-like": gguf_like, "gguf-twin": gguf_twin, "transformers": transformers, "mlx-like": mlx_like, "mlx-convert": mlx_convert, "mlx-generate": mlx_generate}[sys.argv[1]](*sys.argv[2:])

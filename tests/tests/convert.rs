@@ -84,8 +84,8 @@ fn real_model_round_trips_keep_greedy_text() {
     real_model::greedy_continuations_match(&compile(&from_mlx, dir.path()), "smollm2_mlx_reference.json");
 }
 
-/// An MLX folder written from the Hugging Face folder equals mlx_lm.convert's (4 bits, groups of
-/// 64) bit for bit; one written from the GGUF (4 bits, groups of 32) is continued by
+/// MLX folders written from the Hugging Face folder equal mlx_lm.convert's bit for bit (4 bits in
+/// groups of 64, 8 in groups of 32, 3 in groups of 128); one written from the GGUF (4 bits, groups of 32) is continued by
 /// `mlx_lm.generate` as Kiln continues it.
 #[test]
 fn mlx_folders_equal_mlx_lm_convert_and_generate_as_kiln() {
@@ -94,6 +94,12 @@ fn mlx_folders_equal_mlx_lm_convert_and_generate_as_kiln() {
     convert(&[s(&model("SmolLM2-135M-Instruct-hf", "smollm2-mlx")), "--to", "mlx", "--quant", "4bit", "-o", s(&out)]);
     let said = python("check_converted.py", &["mlx-like", s(&out), s(&model("SmolLM2-135M-Instruct-mlx-4bit", "smollm2-mlx"))]);
     assert!(said.contains("bit for bit"), "{said}");
+    for (bits, group) in [("8", "32"), ("3", "128")] {
+        let out = dir.path().join(format!("from_hf_{bits}_{group}"));
+        convert(&[s(&model("SmolLM2-135M-Instruct-hf", "smollm2-mlx")), "--to", "mlx", "--quant", &format!("{bits}bit"), "--group-size", group, "-o", s(&out)]);
+        let said = python("check_converted.py", &["mlx-convert", s(&out), s(&model("SmolLM2-135M-Instruct-hf", "smollm2-mlx")), bits, group]);
+        assert!(said.contains("bit for bit"), "{bits} bits, groups of {group}: {said}");
+    }
 
     let out = dir.path().join("from_gguf");
     convert(&[s(&model("SmolLM2-135M-Instruct.Q4_1.gguf", "model")), "--to", "mlx", "--quant", "4bit", "--group-size", "32", "-o", s(&out)]);
