@@ -1,7 +1,7 @@
 //! The int8 matmul kernels (AVX512-VNNI, lower/vnni.rs) against their definition: activations
 //! quantised per block of 32 (d = max|x| / 127, q = round-half-even(x / d)), exact integer dot
 //! products with the weights' quants, scaled per block — computed here in f64. On random Q8_0,
-//! Q4_0 and Q4_1 blocks and MLX 4- and 8-bit groups (of 32, 64, 128; f32, f16, bf16 scales), with outlier activations, several rows, widths that leave column
+//! Q4_0, Q4_1, Q5_0 and Q5_1 blocks and MLX 4- and 8-bit groups (of 32, 64, 128; f32, f16, bf16 scales), with outlier activations, several rows, widths that leave column
 //! tails. Skipped (and said so) on a CPU without AVX512-VNNI; the f32 path is tested everywhere.
 use compiler::mlx::affine::{Affine, ScaleType};
 use compiler::lower::kernel::{KExpr, KernelSet, KernelSpec};
@@ -32,7 +32,7 @@ fn random_blocks(format: WeightFormat, n: usize, k: usize, seed: u64) -> Vec<u8>
             }
         }
         _ => {
-            let halves: &[usize] = if format == WeightFormat::Q4_1 { &[0, 2] } else { &[0] };
+            let halves: &[usize] = if matches!(format, WeightFormat::Q4_1 | WeightFormat::Q5_1) { &[0, 2] } else { &[0] };
             for b in (0..bytes.len()).step_by(format.row_bytes(32) as usize) {
                 for &h in halves {
                     bytes[b + h..b + h + 2].copy_from_slice(&f16::from_f32(value()).to_le_bytes());
@@ -59,9 +59,16 @@ fn block_quants(bytes: &[u8], format: WeightFormat, k: usize, c: usize, b: usize
     match format {
         WeightFormat::Q8_0 => (blk[2..34].iter().map(|&v| v as i8 as i32).collect(), dw, 0.0),
         _ => {
-            let qs = if format == WeightFormat::Q4_0 { &blk[2..18] } else { &blk[4..20] };
-            let nib: Vec<i32> = (0..32).map(|e| if e < 16 { (qs[e] & 15) as i32 } else { (qs[e - 16] >> 4) as i32 }).collect();
-            if format == WeightFormat::Q4_0 { (nib.iter().map(|v| v - 8).collect(), dw, 0.0) } else { (nib, dw, f16::from_le_bytes([blk[2], blk[3]]).to_f64()) }
+            // (nibbles at, fifth bits at, offset, has a minimum)
+            let (qs, qh, offset, min) = match format {
+                WeightFormat::Q4_0 => (2, None, 8, false),
+                WeightFormat::Q4_1 => (4, None, 0, true),
+                WeightFormat::Q5_0 => (6, Some(2), 16, false),
+                _ => (8, Some(4), 0, true),
+            };
+            let high = |e: usize| qh.map_or(0, |at: usize| ((u32::from_le_bytes(blk[at..at + 4].try_into().unwrap()) >> e) & 1) as i32 * 16);
+            let ints = (0..32).map(|e| if e < 16 { (blk[qs + e] & 15) as i32 } else { (blk[qs + e - 16] >> 4) as i32 } + high(e) - offset).collect();
+            (ints, dw, if min { f16::from_le_bytes([blk[2], blk[3]]).to_f64() } else { 0.0 })
         }
     }
 }
@@ -110,6 +117,8 @@ fn int8_matmuls_compute_their_definition() {
         WeightFormat::Q8_0,
         WeightFormat::Q4_0,
         WeightFormat::Q4_1,
+        WeightFormat::Q5_0,
+        WeightFormat::Q5_1,
         affine(4, 32, ScaleType::BF16),
         affine(4, 64, ScaleType::F32),
         affine(4, 128, ScaleType::F16),

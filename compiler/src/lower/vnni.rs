@@ -1,12 +1,13 @@
-//! Integer dot products for matmuls on Q8_0, Q4_0 and Q4_1 weights and MLX's 4- and 8-bit
-//! affine groups (AVX512-VNNI `vpdpbusd`), as llama.cpp does: each row's activations are quantised once per tile to 8 bits per block of
+//! Integer dot products for matmuls on Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 weights and MLX's 4- and
+//! 8-bit affine groups (AVX512-VNNI `vpdpbusd`), as llama.cpp does: each row's activations are quantised once per tile to 8 bits per block of
 //! 32 (scale d_x = max|x| / 127, q = round(x / d_x)), and the weights' integer quants meet them
 //! 64 products per instruction, no dequantisation to f32.
 //!
 //! One step covers a pair of weight blocks (64 elements) in a 512-bit register of bytes. `vpdpbusd`
-//! multiplies unsigned by signed bytes. Q4_x and MLX's groups: the weights' quants (0..15, or
-//! 0..255) are the unsigned side and the activations the signed one; Q4_0's offset (q − 8), Q4_1's
-//! minimum and MLX's bias become one more term per block, (−8·d_w, m_w or bias) · d_x · Σq_x. Q8_0: activations are stored as q + 128 (unsigned) against
+//! multiplies unsigned by signed bytes. Q4_x, Q5_x and MLX's groups: the weights' quants (0..15,
+//! 0..31 with the fifth bit set in, or 0..255) are the unsigned side and the activations the signed
+//! one; Q4_0's and Q5_0's offsets (q − 8, q − 16), the minimums and MLX's bias become one more term
+//! per block, (−8·d_w, −16·d_w, m_w or bias) · d_x · Σq_x. Q8_0: activations are stored as q + 128 (unsigned) against
 //! the signed weights, and the 128 · Σw this adds is taken out by starting the accumulator at
 //! −128 · Σw (per lane, once per weight block for every row of the tile). Each i32 lane then holds
 //! an exact Σ of 4 products of one block; it becomes f32, is scaled by d_w · d_x of its block and
@@ -14,7 +15,7 @@
 //!
 //! Byte order within a step matches the weights': Q8_0 and MLX 8-bit as stored (block b in lanes
 //! 0–7, b + 1 in 8–15); Q4_x nibbles as they unpack — [b low, b+1 low, b high, b+1 high], 16 bytes
-//! each, so block b owns lanes 0–3 and 8–11; MLX 4-bit (element i in byte i / 2, even ones low) as
+//! each, so block b owns lanes 0–3 and 8–11 (Q5_x the same, fifth bits added); MLX 4-bit (element i in byte i / 2, even ones low) as
 //! it unpacks — the 32 even elements, then the 32 odd ones — which gives block b the same lanes.
 //! Per-lane scales (`dxe`) and sums (`sxe`) follow the same map.
 use inkwell::types::VectorType;
@@ -31,7 +32,7 @@ pub const STEP: u64 = 64;
 pub fn supports(features: &[String], format: WeightFormat, k: usize) -> bool {
     let has = |f: &str| features.iter().any(|x| x == f);
     let known = match format {
-        WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q4_1 => true,
+        WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q4_1 | WeightFormat::Q5_0 | WeightFormat::Q5_1 => true,
         WeightFormat::Affine(a) => a.bits == 4 || a.bits == 8,
         _ => false,
     };
@@ -151,17 +152,40 @@ pub fn load_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, row: PointerValue
         let start = ok!(cg.b.build_int_sub(cg.splat_i32(0, 16), cg.dpbusd(cg.splat_i32(0, 16), bias, bytes), ""));
         return Weights { bytes, start, d, sum_factor: None };
     }
-    let qs = if format == WeightFormat::Q4_0 { 2 } else { 4 };
+    // (bytes of the nibbles, of the u32 of fifth bits; offset of the signed quants)
+    let (qs, qh, offset) = match format {
+        WeightFormat::Q4_0 => (2, None, 8.0),
+        WeightFormat::Q4_1 => (4, None, 0.0),
+        WeightFormat::Q5_0 => (6, Some(2), 16.0),
+        _ => (8, Some(4), 0.0),
+    };
     let [a, b] = blocks.map(|p| cg.load_ints(cg.byte_ptr(p, cg.int(qs)), i8s.vec_type(16)));
     let packed = concat(a, b); // 32 bytes: b's then b+1's
-    let splat8 = |v: u64| VectorType::const_vector(&vec![i8s.const_int(v, false); 32]);
-    let low = ok!(cg.b.build_and(packed, splat8(15), ""));
-    let high = ok!(cg.b.build_right_shift(packed, splat8(4), false, ""));
+    let splat8 = |v: u64, n: u32| VectorType::const_vector(&vec![i8s.const_int(v, false); n as usize]);
+    let low = ok!(cg.b.build_and(packed, splat8(15, 32), ""));
+    let high = ok!(cg.b.build_right_shift(packed, splat8(4, 32), false, ""));
+    let mut bytes = concat(low, high);
+    if let Some(qh) = qh {
+        // element e of block j takes bit e of its block's u32 as its fifth bit (16): each byte
+        // picks byte e / 8 of the two u32s and tests bit e % 8
+        let [h0, h1] = blocks.map(|p| cg.load_ints(cg.byte_ptr(p, cg.int(qh)), i8s.vec_type(4)));
+        let (mut pick, mut bit) = (vec![0u64; 64], vec![0u64; 64]);
+        for j in 0..2 {
+            for e in 0..32 {
+                let p = byte_of(format, j, e) as usize;
+                (pick[p], bit[p]) = (4 * j + e / 8, 1 << (e % 8));
+            }
+        }
+        let consts = |v: &[u64], ty: inkwell::types::IntType<'ctx>| VectorType::const_vector(&v.iter().map(|&x| ty.const_int(x, false)).collect::<Vec<_>>());
+        let spread = ok!(cg.b.build_shuffle_vector(concat(h0, h1), i8s.vec_type(8).get_undef(), consts(&pick, cg.i32), ""));
+        let set = ok!(cg.b.build_int_compare(inkwell::IntPredicate::NE, ok!(cg.b.build_and(spread, consts(&bit, i8s), "")), i8s.vec_type(64).const_zero(), ""));
+        bytes = ok!(cg.b.build_select(set, ok!(cg.b.build_or(bytes, splat8(16, 64), "")), bytes, "")).into_vector_value();
+    }
     let sum_factor = match format {
-        WeightFormat::Q4_0 => cg.fmul(d, cg.splat_const(-8.0, 16)),
+        WeightFormat::Q4_0 | WeightFormat::Q5_0 => cg.fmul(d, cg.splat_const(-offset, 16)),
         _ => by_block(cg, format, half(blocks[0], 2), half(blocks[1], 2)),
     };
-    Weights { bytes: concat(low, high), start: cg.splat_i32(0, 16), d, sum_factor: Some(sum_factor) }
+    Weights { bytes, start: cg.splat_i32(0, 16), d, sum_factor: Some(sum_factor) }
 }
 
 /// MLX 4- or 8-bit groups: each block's quants from its group (32 elements at its offset in the
