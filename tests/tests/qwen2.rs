@@ -49,3 +49,14 @@ fn q8_0_quantisation_keeps_perplexity() {
     let (exact, quantised) = (real_model::perplexity(artifact()), real_model::perplexity(&q8));
     assert!(((quantised - exact) / exact).abs() < 0.01, "Q8_0 ppl {quantised}, unquantised {exact}");
 }
+
+/// The default build (8-bit activations against the Q5_0 and Q8_0 blocks where the CPU has VNNI)
+/// keeps the exact path's perplexity within 0.5%.
+#[test]
+fn integer_dot_products_keep_perplexity() {
+    let dir = test_dir("qwen-fast");
+    let fast = compile_fast(&root().join("models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"), &dir);
+    let (exact, fast) = (real_model::perplexity(artifact()), real_model::perplexity(&fast));
+    eprintln!("perplexity: exact {exact:.4}, default {fast:.4}");
+    assert!(((fast - exact) / exact).abs() < 0.005, "default path perplexity {fast} vs exact {exact}");
+}
