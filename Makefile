@@ -88,8 +88,8 @@ fixtures: venv model qwen-model smollm2-mlx
 	cd python-trace && ../$(PY) reference_gguf.py ../$(QWEN) ../tests/fixtures/qwen2_reference.json
 	cd python-trace && ../$(PY) reference_mlx.py ../$(SMOL_MLX) ../tests/fixtures/smollm2_mlx_reference.json
 
-bench: build model venv
-	tests/bench/bench.sh $(KILN) $(MODEL)
+bench: build model venv smollm2-mlx
+	tests/bench/bench.sh $(KILN) $(MODEL) $(SMOL_MLX)
 
 # llama.cpp, to measure Kiln beside: the copy vendored in PyPI's llama-cpp-python sdist (pinned
 # by hash), built Release for this CPU (-DGGML_NATIVE=ON): llama-bench, llama-perplexity, llama-server.

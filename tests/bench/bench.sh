@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench: compile time, load time, prefill and decode tok/s (median of 5 runs), peak RSS,
-# and decode's share of the memory-bandwidth roofline measured in the same run.
+# and decode's share of the memory-bandwidth roofline measured in the same run; the same model as
+# an MLX folder beside it and beside mlx_lm (when a third argument names the folder); serving.
 set -euo pipefail
-KILN=$1 MODEL=$2
+KILN=$1 MODEL=$2 MLX=${3:-}
 ART=$(mktemp -d)/bench.kiln
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
@@ -76,6 +77,27 @@ PY
 )
 achieved=$(echo "scale=1; $p * $flops / 1000000000" | bc)
 echo "prefill compute ${achieved} GFLOP/s of matmuls vs ${peak} GFLOP/s f32 GEMM peak (numpy BLAS) -> $(echo "scale=0; 100 * $achieved / $peak" | bc)%"
+
+# The same model as an MLX 4-bit folder (make smollm2-mlx), interleaved with the default artifact,
+# medians of 5; and mlx_lm.generate on that folder (MLX's Linux CPU backend), median of 3.
+if [ -n "$MLX" ]; then
+  MLX_ART=$(dirname "$ART")/mlx.kiln
+  $KILN compile "$MLX" -o "$MLX_ART" 2>/dev/null
+  rate() { echo "$1" | sed -n "s/.*$2 \([0-9.]*\) tok\/s.*/\1/p"; }
+  mp=() md=() dp=() dd=() lp=() ld=()
+  for i in 1 2 3 4 5; do
+    a=$($KILN run "$ART" --no-chat --max-tokens 64 --verbose "$PROMPT" 2>&1 >/dev/null); b=$($KILN run "$MLX_ART" --no-chat --max-tokens 64 --verbose "$PROMPT" 2>&1 >/dev/null)
+    dp+=("$(rate "$a" prefill)") dd+=("$(rate "$a" decode)") mp+=("$(rate "$b" prefill)") md+=("$(rate "$b" decode)")
+  done
+  for i in 1 2 3; do
+    out=$(.venv/bin/python -c "import sys; from mlx_lm import load, generate; m, t = load(sys.argv[1]); generate(m, t, t.encode(sys.argv[2]), max_tokens=64, verbose=True)" "$MLX" "$PROMPT" 2>&1)
+    lp+=("$(echo "$out" | sed -n 's/^Prompt: .*, \([0-9.]*\) tokens-per-sec/\1/p')") ld+=("$(echo "$out" | sed -n 's/^Generation: .*, \([0-9.]*\) tokens-per-sec/\1/p')")
+  done
+  med() { printf '%s\n' "$@" | median; }
+  MP=$(med "${mp[@]}") MD=$(med "${md[@]}") DP=$(med "${dp[@]}") DD=$(med "${dd[@]}") LP=$(med "${lp[@]}") LD=$(med "${ld[@]}")
+  echo "mlx 4-bit      prefill ${MP} tok/s ($(echo "scale=2; $MP / $DP" | bc)× the default artifact's ${DP}), decode ${MD} tok/s ($(echo "scale=2; $MD / $DD" | bc)× ${DD}); medians of 5, interleaved"
+  echo "mlx_lm         prefill ${LP} tok/s, decode ${LD} tok/s on the same folder -> Kiln $(echo "scale=1; $MP / $LP" | bc)× and $(echo "scale=1; $MD / $LD" | bc)× (median of 3)"
+fi
 
 # Serving: aggregate decode tok/s of N concurrent streamed greedy completions (128 tokens each,
 # distinct prompts) against one `kiln serve --parallel 16`, and the median time to first token
