@@ -3,6 +3,7 @@
     python check_converted.py gguf-like OUT.gguf REFERENCE.gguf   # gguf reader: same tensors, same metadata
     python check_converted.py gguf-twin OUT.gguf FIXTURE QUANT     # the same, against make_gguf_fixtures.py's QUANT file
     python check_converted.py transformers OUT.gguf SOURCE         # transformers: same weights and ids as SOURCE
+    python check_converted.py tokenizer OUT.gguf SOURCE.gguf       # transformers' tokenizers: the same ids
     python check_converted.py mlx-like OUT_FOLDER REFERENCE_FOLDER # the same tensors as mlx_lm.convert wrote
     python check_converted.py mlx-convert OUT_FOLDER SOURCE BITS GROUP  # the same, mlx_lm.convert run here
     python check_converted.py mlx-generate OUT_FOLDER PROMPT N     # mlx_lm.generate's greedy text, printed
@@ -78,6 +79,16 @@ def transformers(out, source):
     print(f"transformers: {len(want_state)} tensors and the tokenizer's {len(ids)} ids equal the source's")
 
 
+def tokenizer(out, source):
+    from transformers import AutoTokenizer
+    load = lambda p: AutoTokenizer.from_pretrained(str(pathlib.Path(p).parent), gguf_file=pathlib.Path(p).name)
+    got, want = load(out), load(source)
+    texts = [TEXT] + [l for l in pathlib.Path(source + ".inp").read_text().split("\n__ggml_vocab_test__\n") if l] if pathlib.Path(source + ".inp").exists() else [TEXT]
+    for text in texts:
+        assert got(text)["input_ids"] == want(text)["input_ids"], (text, got(text)["input_ids"], want(text)["input_ids"])
+    print(f"transformers: the tokenizers' ids equal on {len(texts)} texts")
+
+
 def mlx_like(out, reference):
     import mlx.core as mx
     load = lambda folder: {k: np.array(v.astype(mx.float32) if v.dtype == mx.bfloat16 else v) for f in sorted(pathlib.Path(folder).glob("*.safetensors")) for k, v in mx.load(str(f)).items()}
@@ -105,4 +116,4 @@ def mlx_generate(out, prompt, n):
 
 
 if __name__ == "__main__":
-    {"gguf-like": gguf_like, "gguf-twin": gguf_twin, "transformers": transformers, "mlx-like": mlx_like, "mlx-convert": mlx_convert, "mlx-generate": mlx_generate}[sys.argv[1]](*sys.argv[2:])
+    {"gguf-like": gguf_like, "gguf-twin": gguf_twin, "transformers": transformers, "tokenizer": tokenizer, "mlx-like": mlx_like, "mlx-convert": mlx_convert, "mlx-generate": mlx_generate}[sys.argv[1]](*sys.argv[2:])

@@ -151,27 +151,48 @@ fn pre_tokenizer_steps(v: &Value) -> Vec<(String, Value)> {
     }
 }
 
-/// tokenizer.json (a byte-level BPE) as GGUF tokenizer metadata, as llama.cpp's converter writes
-/// it: tokens by id, types (1 normal, 3 control = special added, 4 user-defined = other added,
-/// 5 unused = a gap), merges, and the `pre` name whose pre-tokenizer (as above) is this one's.
+/// tokenizer.json as GGUF tokenizer metadata, as llama.cpp's converter writes it: tokens by id,
+/// types (1 normal, 2 unknown, 3 control = special added, 4 user-defined = other added, 5 unused =
+/// a gap, 6 byte), merges. A byte-level BPE is `gpt2` with the `pre` name whose pre-tokenizer (as
+/// above) is this one's; a byte-fallback BPE (sentencepiece-style) is `llama`, each token scored
+/// by its merge's rank (−rank of the first merge making it, 0 for the rest), which orders
+/// sentencepiece's merges as the merge list does.
 pub fn gguf_metadata(tokenizer_json: &str) -> std::result::Result<Vec<(String, MetaValue)>, String> {
     let t: Value = serde_json::from_str(tokenizer_json).map_err(|e| format!("tokenizer.json: {e}"))?;
     let model = &t["model"];
-    if model["type"] != "BPE" || model["byte_fallback"] == true || !pre_tokenizer_steps(&t["pre_tokenizer"]).iter().any(|(k, _)| k == "ByteLevel") {
-        return Err("only byte-level BPE tokenizers can be written to GGUF so far (sentencepiece-style ones cannot)".into());
+    let sentencepiece = model["byte_fallback"] == true;
+    let byte_level = pre_tokenizer_steps(&t["pre_tokenizer"]).iter().any(|(k, _)| k == "ByteLevel");
+    if model["type"] != "BPE" || !(sentencepiece || byte_level) {
+        return Err("only BPE tokenizers (byte-level, or sentencepiece-style with byte fallback) can be written to GGUF".into());
     }
-    let steps = pre_tokenizer_steps(&t["pre_tokenizer"]);
-    let pre = ["gpt-2", "llama-bpe", "qwen2"]
-        .into_iter()
-        .find(|p| pre_tokenizer_steps(&byte_level_pre_tokenizer(p)) == steps)
-        .ok_or_else(|| format!("the tokenizer's pre-tokenizer {steps:?} has no llama.cpp name Kiln knows (gpt-2, llama-bpe, qwen2)"))?;
+    let pre = if sentencepiece {
+        "default"
+    } else {
+        let steps = pre_tokenizer_steps(&t["pre_tokenizer"]);
+        ["gpt-2", "llama-bpe", "qwen2"]
+            .into_iter()
+            .find(|p| pre_tokenizer_steps(&byte_level_pre_tokenizer(p)) == steps)
+            .ok_or_else(|| format!("the tokenizer's pre-tokenizer {steps:?} has no llama.cpp name Kiln knows (gpt-2, llama-bpe, qwen2)"))?
+    };
+    let unk = model["unk_token"].as_str().unwrap_or("<unk>");
+    let is_byte = |t: &str| t.len() == 6 && t.starts_with("<0x") && t.ends_with('>') && u8::from_str_radix(&t[3..5], 16).is_ok();
     let mut by_id: BTreeMap<u64, (String, i32)> = BTreeMap::new();
     for (token, id) in model["vocab"].as_object().into_iter().flatten() {
-        by_id.insert(id.as_u64().ok_or("tokenizer.json: a vocabulary id is not a number")?, (token.clone(), 1));
+        let kind = match () {
+            _ if sentencepiece && token == unk => 2,
+            _ if sentencepiece && is_byte(token) => 6,
+            _ => 1,
+        };
+        by_id.insert(id.as_u64().ok_or("tokenizer.json: a vocabulary id is not a number")?, (token.clone(), kind));
     }
     for a in t["added_tokens"].as_array().into_iter().flatten() {
         let (Some(id), Some(content)) = (a["id"].as_u64(), a["content"].as_str()) else { continue };
-        by_id.insert(id, (content.to_string(), if a["special"] == true { 3 } else { 4 }));
+        let kind = match () {
+            _ if sentencepiece && content == unk => 2,
+            _ if a["special"] == true => 3,
+            _ => 4,
+        };
+        by_id.insert(id, (content.to_string(), kind));
     }
     let n = by_id.keys().last().map_or(0, |&i| i + 1);
     let (tokens, types): (Vec<String>, Vec<i32>) = (0..n).map(|i| by_id.remove(&i).unwrap_or_else(|| (format!("[PAD{i}]"), 5))).unzip();
@@ -181,13 +202,23 @@ pub fn gguf_metadata(tokenizer_json: &str) -> std::result::Result<Vec<(String, M
         .flatten()
         .map(|m| m.as_str().map(String::from).unwrap_or_else(|| m.as_array().map(|p| p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")).unwrap_or_default()))
         .collect();
-    Ok(vec![
-        ("tokenizer.ggml.model".into(), MetaValue::Str("gpt2".into())),
+    let mut meta = vec![
+        ("tokenizer.ggml.model".into(), MetaValue::Str(if sentencepiece { "llama" } else { "gpt2" }.into())),
         ("tokenizer.ggml.pre".into(), MetaValue::Str(pre.into())),
+    ];
+    if sentencepiece {
+        let mut rank: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, m) in merges.iter().enumerate() {
+            rank.entry(m.replacen(' ', "", 1)).or_insert(i);
+        }
+        meta.push(("tokenizer.ggml.scores".into(), MetaValue::F32s(tokens.iter().map(|t| rank.get(t).map_or(0.0, |&r| -(r as f32))).collect())));
+    }
+    meta.extend([
         ("tokenizer.ggml.tokens".into(), MetaValue::Strs(tokens)),
         ("tokenizer.ggml.token_type".into(), MetaValue::I32s(types)),
         ("tokenizer.ggml.merges".into(), MetaValue::Strs(merges)),
-    ])
+    ]);
+    Ok(meta)
 }
 
 /// A sentencepiece vocabulary as a byte-fallback BPE, merges from the file or recovered from
