@@ -23,3 +23,13 @@ fn info_text_of_an_artifact() {
     let text = report.text(Some(20e9)).replace(&root.display().to_string(), "<repo>");
     insta::assert_snapshot!("tiny_artifact_info", text);
 }
+
+/// An MLX folder of mixed precision: each tensor group's packed format (bits, group, scale type).
+#[test]
+fn info_text_of_a_mixed_mlx_folder() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let model = root.join("tests/fixtures/mlx/llama_untied_llama3_rope_mixed_3_6");
+    let (report, _) = compiler::info::load(&model).unwrap();
+    let text = report.text(Some(20e9)).replace(&root.display().to_string(), "<repo>");
+    insta::assert_snapshot!("mixed_mlx_folder_info", text);
+}
