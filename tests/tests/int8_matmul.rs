@@ -1,7 +1,7 @@
 //! The int8 matmul kernels (AVX512-VNNI, lower/vnni.rs) against their definition: activations
 //! quantised per block of 32 (d = max|x| / 127, q = round-half-even(x / d)), exact integer dot
 //! products with the weights' quants, scaled per block — computed here in f64. On random Q8_0,
-//! Q4_0, Q4_1, Q5_0 and Q5_1 blocks and MLX 4- and 8-bit groups (of 32, 64, 128; f32, f16, bf16 scales), with outlier activations, several rows, widths that leave column
+//! Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q5_K blocks and MLX 4- and 8-bit groups (of 32, 64, 128; f32, f16, bf16 scales), with outlier activations, several rows, widths that leave column
 //! tails. Skipped (and said so) on a CPU without AVX512-VNNI; the f32 path is tested everywhere.
 use compiler::mlx::affine::{Affine, ScaleType};
 use compiler::lower::kernel::{KExpr, KernelSet, KernelSpec};
@@ -32,8 +32,9 @@ fn random_blocks(format: WeightFormat, n: usize, k: usize, seed: u64) -> Vec<u8>
             }
         }
         _ => {
-            let halves: &[usize] = if matches!(format, WeightFormat::Q4_1 | WeightFormat::Q5_1) { &[0, 2] } else { &[0] };
-            for b in (0..bytes.len()).step_by(format.row_bytes(32) as usize) {
+            let halves: &[usize] = if matches!(format, WeightFormat::Q4_1 | WeightFormat::Q5_1 | WeightFormat::Q4_K | WeightFormat::Q5_K) { &[0, 2] } else { &[0] };
+            let per = if matches!(format, WeightFormat::Q4_K | WeightFormat::Q5_K) { 256 } else { 32 };
+            for b in (0..bytes.len()).step_by(format.row_bytes(per) as usize) {
                 for &h in halves {
                     bytes[b + h..b + h + 2].copy_from_slice(&f16::from_f32(value()).to_le_bytes());
                 }
@@ -53,9 +54,21 @@ fn block_quants(bytes: &[u8], format: WeightFormat, k: usize, c: usize, b: usize
         let ints = (0..32).map(|e| a.value(&blk[2 * s..], 32 * b % group + e) as i32).collect();
         return (ints, a.scale.read(blk) as f64, a.scale.read(&blk[s..]) as f64);
     }
+    let half = |b: &[u8], at: usize| f16::from_le_bytes([b[at], b[at + 1]]).to_f64();
+    if matches!(format, WeightFormat::Q4_K | WeightFormat::Q5_K) {
+        // super-block: f16 d | f16 dmin | scales[12] | (Q5_K: qh[32]) | qs[128]; sub-block s = b % 8
+        let size = format.row_bytes(256) as usize;
+        let blk = &bytes[(c * k / 256 + b / 8) * size..][..size];
+        let (s, q) = (b % 8, &blk[4..16]);
+        let (sc, m) = if s < 4 { (q[s] & 63, q[s + 4] & 63) } else { ((q[s + 4] & 15) | ((q[s - 4] >> 6) << 4), (q[s + 4] >> 4) | ((q[s] >> 6) << 4)) };
+        let fifth = format == WeightFormat::Q5_K;
+        let qs = &blk[if fifth { 48 } else { 16 } + 32 * (s / 2)..];
+        let ints = (0..32).map(|l| ((qs[l] >> (4 * (s % 2))) & 15) as i32 + if fifth { ((blk[16 + l] >> s) & 1) as i32 * 16 } else { 0 }).collect();
+        return (ints, half(blk, 0) * sc as f64, -half(blk, 2) * m as f64);
+    }
     let block = format.row_bytes(32) as usize;
     let blk = &bytes[(c * k / 32 + b) * block..][..block];
-    let dw = f16::from_le_bytes([blk[0], blk[1]]).to_f64();
+    let dw = half(blk, 0);
     match format {
         WeightFormat::Q8_0 => (blk[2..34].iter().map(|&v| v as i8 as i32).collect(), dw, 0.0),
         _ => {
@@ -108,7 +121,7 @@ fn int8_matmuls_compute_their_definition() {
         eprintln!("this CPU has no AVX512-VNNI: the int8 kernels are not built here");
         return;
     }
-    let (k, n, rows) = (640usize, 37usize, 6usize); // rows of whole groups of 128
+    let (k, n, rows) = (768usize, 37usize, 6usize); // rows of whole K-quant super-blocks (256)
     let mut s = 7u64;
     // activations: mostly small, a few large outliers (as real models' have)
     let x: Vec<f32> = (0..rows * k).map(|i| if i % 97 == 5 { 40.0 } else { (next(&mut s) % 2001) as f32 / 1000.0 - 1.0 }).collect();
@@ -119,6 +132,8 @@ fn int8_matmuls_compute_their_definition() {
         WeightFormat::Q4_1,
         WeightFormat::Q5_0,
         WeightFormat::Q5_1,
+        WeightFormat::Q4_K,
+        WeightFormat::Q5_K,
         affine(4, 32, ScaleType::BF16),
         affine(4, 64, ScaleType::F32),
         affine(4, 128, ScaleType::F16),

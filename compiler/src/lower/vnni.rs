@@ -1,5 +1,5 @@
-//! Integer dot products for matmuls on Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 weights and MLX's 4- and
-//! 8-bit affine groups (AVX512-VNNI `vpdpbusd`), as llama.cpp does: each row's activations are quantised once per tile to 8 bits per block of
+//! Integer dot products for matmuls on Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q5_K weights and
+//! MLX's 4- and 8-bit affine groups (AVX512-VNNI `vpdpbusd`), as llama.cpp does: each row's activations are quantised once per tile to 8 bits per block of
 //! 32 (scale d_x = max|x| / 127, q = round(x / d_x)), and the weights' integer quants meet them
 //! 64 products per instruction, no dequantisation to f32.
 //!
@@ -22,7 +22,7 @@ use inkwell::types::VectorType;
 use inkwell::values::{IntValue, PointerValue, VectorValue};
 
 use super::codegen::{ok, Cg};
-use super::weight_format::{f16_splat, WeightFormat};
+use super::weight_format::{self, f16_splat, WeightFormat};
 
 /// Elements per step: two blocks of 32.
 pub const STEP: u64 = 64;
@@ -32,16 +32,17 @@ pub const STEP: u64 = 64;
 pub fn supports(features: &[String], format: WeightFormat, k: usize) -> bool {
     let has = |f: &str| features.iter().any(|x| x == f);
     let known = match format {
-        WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q4_1 | WeightFormat::Q5_0 | WeightFormat::Q5_1 => true,
+        WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q4_1 | WeightFormat::Q5_0 | WeightFormat::Q5_1 | WeightFormat::Q4_K | WeightFormat::Q5_K => true,
         WeightFormat::Affine(a) => a.bits == 4 || a.bits == 8,
         _ => false,
     };
     known && (k as u64).is_multiple_of(STEP) && has("avx512vnni") && has("avx512bw")
 }
 
-/// Bytes of a step in the weights' order (Q8_0, MLX 8-bit), rather than as nibbles unpack.
+/// Bytes of a step in element order (Q8_0, MLX 8-bit; Q4_K and Q5_K, whose two sub-blocks are a
+/// byte's low and high nibbles), rather than interleaved as Q4_x nibbles unpack.
 fn natural(format: WeightFormat) -> bool {
-    matches!(format, WeightFormat::Q8_0) || matches!(format, WeightFormat::Affine(a) if a.bits == 8)
+    matches!(format, WeightFormat::Q8_0 | WeightFormat::Q4_K | WeightFormat::Q5_K) || matches!(format, WeightFormat::Affine(a) if a.bits == 8)
 }
 
 /// Whether lane `l` (of 16) holds the step's second block.
@@ -138,6 +139,9 @@ pub fn load_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, row: PointerValue
     if let WeightFormat::Affine(a) = format {
         return affine_weights(cg, format, a, row, k0);
     }
+    if matches!(format, WeightFormat::Q4_K | WeightFormat::Q5_K) {
+        return k4_weights(cg, format, row, k0);
+    }
     let block_bytes = format.row_bytes(32);
     let first = cg.byte_ptr(row, cg.mul(ok!(cg.b.build_right_shift(k0, cg.int(5), false, "")), cg.int(block_bytes)));
     let blocks = [first, cg.byte_ptr(first, cg.int(block_bytes))];
@@ -212,6 +216,39 @@ fn affine_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, a: crate::mlx::affi
         concat(cg, ok!(cg.b.build_and(packed, splat8(15), "")), ok!(cg.b.build_right_shift(packed, splat8(4), false, "")))
     };
     Weights { bytes, start: cg.splat_i32(0, 16), d, sum_factor: Some(sum_factor) }
+}
+
+/// Q4_K / Q5_K: step i (of 4) of a super-block is sub-blocks 2i and 2i + 1, the low and high
+/// nibbles of qs[32i ..] (Q5_K's fifth bits: bits 2i and 2i + 1 of qh[l]); each sub-block's d·scale
+/// is its d_w and −dmin·min its Σq_x factor.
+fn k4_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, row: PointerValue<'ctx>, k0: IntValue<'ctx>) -> Weights<'ctx> {
+    let fifth = format == WeightFormat::Q5_K;
+    let shr = |v: IntValue<'ctx>, n: u64| ok!(cg.b.build_right_shift(v, cg.int(n), false, ""));
+    let block = cg.byte_ptr(row, cg.mul(shr(k0, 8), cg.int(format.row_bytes(256))));
+    let i = ok!(cg.b.build_and(shr(k0, 6), cg.int(3), ""));
+    let i8s = cg.ctx.i8_type();
+    let packed = cg.load_ints(cg.byte_ptr(block, cg.add(cg.int(if fifth { 48 } else { 16 }), cg.mul(i, cg.int(32)))), i8s.vec_type(32));
+    let splat8 = |v: IntValue<'ctx>| {
+        let one = ok!(cg.b.build_insert_element(i8s.vec_type(32).get_undef(), v, cg.int(0), ""));
+        ok!(cg.b.build_shuffle_vector(one, i8s.vec_type(32).get_undef(), cg.i32.vec_type(32).const_zero(), ""))
+    };
+    let byte = |v: u64| i8s.const_int(v, false);
+    let low = ok!(cg.b.build_and(packed, splat8(byte(15)), ""));
+    let high = ok!(cg.b.build_right_shift(packed, splat8(byte(4)), false, ""));
+    let mut bytes = concat(cg, low, high);
+    let t = |j: u64| ok!(cg.b.build_int_add(ok!(cg.b.build_int_truncate(cg.mul(i, cg.int(2)), cg.i32, "")), cg.i32.const_int(j, false), ""));
+    if fifth {
+        let qh = cg.load_ints(cg.byte_ptr(block, cg.int(16)), i8s.vec_type(32));
+        let bit = |j: u64| {
+            let shift = splat8(ok!(cg.b.build_int_truncate(t(j), i8s, "")));
+            let b = ok!(cg.b.build_and(ok!(cg.b.build_right_shift(qh, shift, false, "")), splat8(byte(1)), ""));
+            ok!(cg.b.build_left_shift(b, splat8(byte(4)), ""))
+        };
+        bytes = ok!(cg.b.build_or(bytes, concat(cg, bit(0), bit(1)), ""));
+    }
+    let [(s0, m0), (s1, m1)] = [0, 1].map(|j| weight_format::k4_scale_min(cg, block, t(j), 16));
+    let negate = |m: VectorValue<'ctx>| cg.fmul(m, cg.splat_const(-1.0, 16));
+    Weights { bytes, start: cg.splat_i32(0, 16), d: by_block(cg, format, s0, s1), sum_factor: Some(by_block(cg, format, negate(m0), negate(m1))) }
 }
 
 /// acc + this step's products of one quantised row (its bytes at `q`, lane scales at `lane`) with

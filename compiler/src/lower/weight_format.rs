@@ -283,13 +283,7 @@ impl WeightFormat {
                 })
                 .collect();
         }
-        // Q4_K / Q5_K: sub-block t's 6-bit scale and min (bytes 4..16), as gguf/blocks.rs reads them
-        let (a, b, other) = (byte(ok!(cg.b.build_int_add(t, c(4), "")), false), byte(ok!(cg.b.build_int_add(t, c(8), "")), false), byte(ok!(cg.b.build_int_add(ok!(cg.b.build_xor(t, c(4), "")), c(4), "")), false));
-        let low = ok!(cg.b.build_int_compare(IntPredicate::ULT, t, c(4), ""));
-        let high_bits = |x: IntValue<'ctx>| ok!(cg.b.build_left_shift(shr(x, c(6)), c(4), ""));
-        let sc = ok!(cg.b.build_select(low, and(a, 63), ok!(cg.b.build_or(and(b, 15), high_bits(other), "")), "")).into_int_value();
-        let m = ok!(cg.b.build_select(low, and(b, 63), ok!(cg.b.build_or(shr(b, c(4)), high_bits(a), "")), "")).into_int_value();
-        let (scale, min) = (cg.fmul(half(0), splat_float(sc)), cg.fmul(half(2), splat_float(m)));
+        let (scale, min) = k4_scale_min(cg, block, t, lanes);
         let fifth = self == WeightFormat::Q5_K;
         // sub-blocks 2i and 2i + 1 share qs[32i ..] (low and high nibbles); Q5_K's fifth bit is bit t of qh[l]
         let qs = ok!(cg.b.build_int_add(c(if fifth { 48 } else { 16 }), ok!(cg.b.build_int_mul(shr(t, c(1)), c(32), "")), ""));
@@ -306,6 +300,26 @@ impl WeightFormat {
             })
             .collect()
     }
+}
+
+/// Sub-block t's (i32, a constant or not) d·scale and dmin·min of the Q4_K/Q5_K super-block at
+/// `block`, in every lane: 6-bit values packed in bytes 4..16, as gguf/blocks.rs reads them.
+pub fn k4_scale_min<'ctx>(cg: &Cg<'ctx>, block: PointerValue<'ctx>, t: IntValue<'ctx>, lanes: u32) -> (VectorValue<'ctx>, VectorValue<'ctx>) {
+    let c = |v: u64| cg.i32.const_int(v, false);
+    let and = |a: IntValue<'ctx>, m: u64| ok!(cg.b.build_and(a, c(m), ""));
+    let shr = |a: IntValue<'ctx>, n: u64| ok!(cg.b.build_right_shift(a, c(n), false, ""));
+    let byte = |off: IntValue<'ctx>| {
+        let at = cg.byte_ptr(block, ok!(cg.b.build_int_z_extend(off, cg.i64, "")));
+        ok!(cg.b.build_int_z_extend(ok!(cg.b.build_load(cg.ctx.i8_type(), at, "")).into_int_value(), cg.i32, ""))
+    };
+    let add = |a: IntValue<'ctx>, b: u64| ok!(cg.b.build_int_add(a, c(b), ""));
+    let (a, b, other) = (byte(add(t, 4)), byte(add(t, 8)), byte(add(ok!(cg.b.build_xor(t, c(4), "")), 4)));
+    let low = ok!(cg.b.build_int_compare(IntPredicate::ULT, t, c(4), ""));
+    let high_bits = |x: IntValue<'ctx>| ok!(cg.b.build_left_shift(shr(x, 6), c(4), ""));
+    let sc = ok!(cg.b.build_select(low, and(a, 63), ok!(cg.b.build_or(and(b, 15), high_bits(other), "")), "")).into_int_value();
+    let m = ok!(cg.b.build_select(low, and(b, 63), ok!(cg.b.build_or(shr(b, 4), high_bits(a), "")), "")).into_int_value();
+    let splat_float = |x: IntValue<'ctx>| cg.splat(ok!(cg.b.build_signed_int_to_float(x, cg.f32, "")), lanes);
+    (cg.fmul(f16_splat(cg, block, 0, lanes), splat_float(sc)), cg.fmul(f16_splat(cg, block, 2, lanes), splat_float(m)))
 }
 
 /// Where a 4- or 5-bit block keeps its parts: x = (q - offset)·d, or q·d + m with a min.
