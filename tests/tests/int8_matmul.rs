@@ -1,7 +1,7 @@
 //! The int8 matmul kernels (AVX512-VNNI, lower/vnni.rs) against their definition: activations
 //! quantised per block of 32 (d = max|x| / 127, q = round-half-even(x / d)), exact integer dot
 //! products with the weights' quants, scaled per block — computed here in f64. On random Q8_0,
-//! Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q5_K blocks and MLX 4- and 8-bit groups (of 32, 64, 128; f32, f16, bf16 scales), with outlier activations, several rows, widths that leave column
+//! Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K blocks and MLX 4- and 8-bit groups (of 32, 64, 128; f32, f16, bf16 scales), with outlier activations, several rows, widths that leave column
 //! tails. Skipped (and said so) on a CPU without AVX512-VNNI; the f32 path is tested everywhere.
 use compiler::mlx::affine::{Affine, ScaleType};
 use compiler::lower::kernel::{KExpr, KernelSet, KernelSpec};
@@ -33,7 +33,9 @@ fn random_blocks(format: WeightFormat, n: usize, k: usize, seed: u64) -> Vec<u8>
         }
         _ => {
             let halves: &[usize] = if matches!(format, WeightFormat::Q4_1 | WeightFormat::Q5_1 | WeightFormat::Q4_K | WeightFormat::Q5_K) { &[0, 2] } else { &[0] };
-            let per = if matches!(format, WeightFormat::Q4_K | WeightFormat::Q5_K) { 256 } else { 32 };
+            let per = if matches!(format, WeightFormat::Q4_K | WeightFormat::Q5_K | WeightFormat::Q6_K) { 256 } else { 32 };
+            // Q6_K keeps its one f16 at the end of the super-block
+            let halves: &[usize] = if format == WeightFormat::Q6_K { &[208] } else { halves };
             for b in (0..bytes.len()).step_by(format.row_bytes(per) as usize) {
                 for &h in halves {
                     bytes[b + h..b + h + 2].copy_from_slice(&f16::from_f32(value()).to_le_bytes());
@@ -65,6 +67,17 @@ fn block_quants(bytes: &[u8], format: WeightFormat, k: usize, c: usize, b: usize
         let qs = &blk[if fifth { 48 } else { 16 } + 32 * (s / 2)..];
         let ints = (0..32).map(|l| ((qs[l] >> (4 * (s % 2))) & 15) as i32 + if fifth { ((blk[16 + l] >> s) & 1) as i32 * 16 } else { 0 }).collect();
         return (ints, half(blk, 0) * sc as f64, -half(blk, 2) * m as f64);
+    }
+    if format == WeightFormat::Q6_K {
+        // super-block: ql[128] | qh[64] | i8 scales[16] | f16 d; element 128h + 32k + l
+        let size = format.row_bytes(256) as usize;
+        let blk = &bytes[(c * k / 256 + b / 8) * size..][..size];
+        let (h, kk) = (b % 8 / 4, b % 4);
+        let q = |l: usize| (((blk[64 * h + 32 * (kk & 1) + l] >> (4 * (kk >> 1))) & 15) | (((blk[128 + 32 * h + l] >> (2 * kk)) & 3) << 4)) as i32 - 32;
+        // two scales per block of 32: fold each half's into the quants relative to the first
+        let (s0, s1) = (blk[192 + 8 * h + 2 * kk] as i8 as i32, blk[192 + 8 * h + 2 * kk + 1] as i8 as i32);
+        let d = half(blk, 208);
+        return ((0..32).map(|l| q(l) * if l < 16 { s0 } else { s1 }).collect(), d, 0.0);
     }
     let block = format.row_bytes(32) as usize;
     let blk = &bytes[(c * k / 32 + b) * block..][..block];
@@ -134,6 +147,7 @@ fn int8_matmuls_compute_their_definition() {
         WeightFormat::Q5_1,
         WeightFormat::Q4_K,
         WeightFormat::Q5_K,
+        WeightFormat::Q6_K,
         affine(4, 32, ScaleType::BF16),
         affine(4, 64, ScaleType::F32),
         affine(4, 128, ScaleType::F16),

@@ -1,23 +1,26 @@
-//! Integer dot products for matmuls on Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q5_K weights and
-//! MLX's 4- and 8-bit affine groups (AVX512-VNNI `vpdpbusd`), as llama.cpp does: each row's activations are quantised once per tile to 8 bits per block of
-//! 32 (scale d_x = max|x| / 127, q = round(x / d_x)), and the weights' integer quants meet them
-//! 64 products per instruction, no dequantisation to f32.
+//! Integer dot products (AVX512-VNNI `vpdpbusd`) for matmuls on Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+//! Q4_K, Q5_K and Q6_K weights and MLX's 4- and 8-bit affine groups, as llama.cpp does: each row's
+//! activations are quantised once per tile to 8 bits per block of 32 (scale d_x = max|x| / 127,
+//! q = round(x / d_x)), and the weights' integer quants meet them 64 products per instruction, no
+//! dequantisation to f32.
 //!
 //! One step covers a pair of weight blocks (64 elements) in a 512-bit register of bytes. `vpdpbusd`
-//! multiplies unsigned by signed bytes. Q4_x, Q5_x and MLX's groups: the weights' quants (0..15,
-//! 0..31 with the fifth bit set in, or 0..255) are the unsigned side and the activations the signed
-//! one; Q4_0's and Q5_0's offsets (q − 8, q − 16), the minimums and MLX's bias become one more term
-//! per block, (−8·d_w, −16·d_w, m_w or bias) · d_x · Σq_x. Q8_0: activations are stored as q + 128 (unsigned) against
-//! the signed weights, and the 128 · Σw this adds is taken out by starting the accumulator at
-//! −128 · Σw (per lane, once per weight block for every row of the tile). Each i32 lane then holds
-//! an exact Σ of 4 products of one block; it becomes f32, is scaled by d_w · d_x of its block and
+//! multiplies unsigned by signed bytes. Q4_x, Q5_x, Q4_K, Q5_K and MLX's groups: the weights'
+//! quants (0..15, 0..31 with the fifth bit set in, or 0..255) are the unsigned side and the
+//! activations the signed one; offsets (q − 8, q − 16), minimums and MLX's bias become one more
+//! term per block, (−8·d_w, −16·d_w, m_w, −dmin·m or bias) · d_x · Σq_x. Q8_0 and Q6_K (q − 32, a
+//! scale per 16 elements, so per lane): activations are stored as q + 128 (unsigned) against the
+//! signed weights, and the 128 · Σw this adds is taken out by starting the accumulator at
+//! −128 · Σw (per lane, once per weight step for every row of the tile). Each i32 lane then holds
+//! an exact Σ of 4 products of one block; it becomes f32, is scaled by d_w · d_x of its lane and
 //! accumulated in f32 lanes summed at the end.
 //!
-//! Byte order within a step matches the weights': Q8_0 and MLX 8-bit as stored (block b in lanes
-//! 0–7, b + 1 in 8–15); Q4_x nibbles as they unpack — [b low, b+1 low, b high, b+1 high], 16 bytes
-//! each, so block b owns lanes 0–3 and 8–11 (Q5_x the same, fifth bits added); MLX 4-bit (element i in byte i / 2, even ones low) as
-//! it unpacks — the 32 even elements, then the 32 odd ones — which gives block b the same lanes.
-//! Per-lane scales (`dxe`) and sums (`sxe`) follow the same map.
+//! Byte order within a step matches the weights': Q8_0, MLX 8-bit, Q4_K/Q5_K/Q6_K in element order
+//! (block b in lanes 0–7, b + 1 in 8–15); Q4_x nibbles as they unpack — [b low, b+1 low, b high,
+//! b+1 high], 16 bytes each, so block b owns lanes 0–3 and 8–11 (Q5_x the same, fifth bits added);
+//! MLX 4-bit (element i in byte i / 2, even ones low) as it unpacks — the 32 even elements, then the
+//! 32 odd ones — which gives block b the same lanes. Per-lane scales (`dxe`) and sums (`sxe`)
+//! follow the same map.
 use inkwell::types::VectorType;
 use inkwell::values::{IntValue, PointerValue, VectorValue};
 
@@ -32,7 +35,7 @@ pub const STEP: u64 = 64;
 pub fn supports(features: &[String], format: WeightFormat, k: usize) -> bool {
     let has = |f: &str| features.iter().any(|x| x == f);
     let known = match format {
-        WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q4_1 | WeightFormat::Q5_0 | WeightFormat::Q5_1 | WeightFormat::Q4_K | WeightFormat::Q5_K => true,
+        WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q4_1 | WeightFormat::Q5_0 | WeightFormat::Q5_1 | WeightFormat::Q4_K | WeightFormat::Q5_K | WeightFormat::Q6_K => true,
         WeightFormat::Affine(a) => a.bits == 4 || a.bits == 8,
         _ => false,
     };
@@ -42,7 +45,18 @@ pub fn supports(features: &[String], format: WeightFormat, k: usize) -> bool {
 /// Bytes of a step in element order (Q8_0, MLX 8-bit; Q4_K and Q5_K, whose two sub-blocks are a
 /// byte's low and high nibbles), rather than interleaved as Q4_x nibbles unpack.
 fn natural(format: WeightFormat) -> bool {
-    matches!(format, WeightFormat::Q8_0 | WeightFormat::Q4_K | WeightFormat::Q5_K) || matches!(format, WeightFormat::Affine(a) if a.bits == 8)
+    matches!(format, WeightFormat::Q8_0 | WeightFormat::Q4_K | WeightFormat::Q5_K | WeightFormat::Q6_K) || matches!(format, WeightFormat::Affine(a) if a.bits == 8)
+}
+
+/// Signed weight quants (Q8_0; Q6_K's q − 32): activations stored as q + 128 against them.
+fn signed(format: WeightFormat) -> bool {
+    matches!(format, WeightFormat::Q8_0 | WeightFormat::Q6_K)
+}
+
+/// The accumulator start that takes out what +128-biased activations add: −128 · Σw per lane.
+fn unbias<'ctx>(cg: &Cg<'ctx>, bytes: VectorValue<'ctx>) -> VectorValue<'ctx> {
+    let bias = VectorType::const_vector(&vec![cg.ctx.i8_type().const_int(128, false); 64]);
+    ok!(cg.b.build_int_sub(cg.splat_i32(0, 16), cg.dpbusd(cg.splat_i32(0, 16), bias, bytes), ""))
 }
 
 /// Whether lane `l` (of 16) holds the step's second block.
@@ -108,7 +122,7 @@ pub fn quantise_row<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, x: PointerValue<'
             for v in v {
                 let q = cg.round_to_i32(cg.fmul(v, cg.splat(inv, 16))); // in -127..=127
                 sum = ok!(cg.b.build_int_add(sum, cg.reduce_add(q), ""));
-                let bias = if format == WeightFormat::Q8_0 { 128 } else { 0 };
+                let bias = if signed(format) { 128 } else { 0 };
                 bytes.push(ok!(cg.b.build_int_truncate(ok!(cg.b.build_int_add(q, cg.splat_i32(bias, 16), "")), i8s.vec_type(16), "")));
             }
             d.push(cg.splat(dj, 16));
@@ -142,6 +156,9 @@ pub fn load_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, row: PointerValue
     if matches!(format, WeightFormat::Q4_K | WeightFormat::Q5_K) {
         return k4_weights(cg, format, row, k0);
     }
+    if format == WeightFormat::Q6_K {
+        return q6_k_weights(cg, row, k0);
+    }
     let block_bytes = format.row_bytes(32);
     let first = cg.byte_ptr(row, cg.mul(ok!(cg.b.build_right_shift(k0, cg.int(5), false, "")), cg.int(block_bytes)));
     let blocks = [first, cg.byte_ptr(first, cg.int(block_bytes))];
@@ -152,9 +169,7 @@ pub fn load_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, row: PointerValue
     if format == WeightFormat::Q8_0 {
         let [a, b] = blocks.map(|p| cg.load_ints(cg.byte_ptr(p, cg.int(2)), i8s.vec_type(32)));
         let bytes = concat(a, b);
-        let bias = VectorType::const_vector(&vec![i8s.const_int(128, false); 64]);
-        let start = ok!(cg.b.build_int_sub(cg.splat_i32(0, 16), cg.dpbusd(cg.splat_i32(0, 16), bias, bytes), ""));
-        return Weights { bytes, start, d, sum_factor: None };
+        return Weights { bytes, start: unbias(cg, bytes), d, sum_factor: None };
     }
     // (bytes of the nibbles, of the u32 of fifth bits; offset of the signed quants)
     let (qs, qh, offset) = match format {
@@ -249,6 +264,40 @@ fn k4_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, row: PointerValue<'ctx>
     let [(s0, m0), (s1, m1)] = [0, 1].map(|j| weight_format::k4_scale_min(cg, block, t(j), 16));
     let negate = |m: VectorValue<'ctx>| cg.fmul(m, cg.splat_const(-1.0, 16));
     Weights { bytes, start: cg.splat_i32(0, 16), d: by_block(cg, format, s0, s1), sum_factor: Some(by_block(cg, format, negate(m0), negate(m1))) }
+}
+
+/// Q6_K: step i (of 4) of a super-block is half h = i / 2, 32-element parts 2(i % 2) and
+/// 2(i % 2) + 1 of it: low 4 bits from nibble i % 2 of ql[64h ..][64], high 2 bits from qh[32h + l]
+/// at bits 2k; q − 32 signed. Each 16 elements have their own scale, so each lane (4 elements)
+/// its own d_w = d · sc[8h + 2k_a + lane / 4].
+fn q6_k_weights<'ctx>(cg: &Cg<'ctx>, row: PointerValue<'ctx>, k0: IntValue<'ctx>) -> Weights<'ctx> {
+    let shr = |v: IntValue<'ctx>, n: u64| ok!(cg.b.build_right_shift(v, cg.int(n), false, ""));
+    let block = cg.byte_ptr(row, cg.mul(shr(k0, 8), cg.int(WeightFormat::Q6_K.row_bytes(256))));
+    let i = ok!(cg.b.build_and(shr(k0, 6), cg.int(3), ""));
+    let (h, odd) = (shr(i, 1), ok!(cg.b.build_and(i, cg.int(1), "")));
+    let i8s = cg.ctx.i8_type();
+    let splat8 = |v: IntValue<'ctx>, n: u32| {
+        let v = if v.get_type().get_bit_width() == 8 { v } else { ok!(cg.b.build_int_truncate(v, i8s, "")) };
+        let one = ok!(cg.b.build_insert_element(i8s.vec_type(n).get_undef(), v, cg.int(0), ""));
+        ok!(cg.b.build_shuffle_vector(one, i8s.vec_type(n).get_undef(), cg.i32.vec_type(n).const_zero(), ""))
+    };
+    let byte = |v: u64| i8s.const_int(v, false);
+    let ql = cg.load_ints(cg.byte_ptr(block, cg.mul(h, cg.int(64))), i8s.vec_type(64));
+    let low = ok!(cg.b.build_and(ok!(cg.b.build_right_shift(ql, splat8(cg.mul(odd, cg.int(4)), 64), false, "")), splat8(byte(15), 64), ""));
+    let qh = cg.load_ints(cg.byte_ptr(block, cg.add(cg.int(128), cg.mul(h, cg.int(32)))), i8s.vec_type(32));
+    let k_a = cg.mul(odd, cg.int(2));
+    let high = |j: u64| {
+        let shift = splat8(cg.mul(cg.add(k_a, cg.int(j)), cg.int(2)), 32);
+        ok!(cg.b.build_and(ok!(cg.b.build_right_shift(qh, shift, false, "")), splat8(byte(3), 32), ""))
+    };
+    let high = ok!(cg.b.build_left_shift(concat(cg, high(0), high(1)), splat8(byte(4), 64), ""));
+    let bytes = ok!(cg.b.build_int_sub(ok!(cg.b.build_or(low, high, "")), splat8(byte(32), 64), ""));
+    // the 4 scales of this step's 16-element pieces, one per 4 lanes
+    let sc = cg.load_ints(cg.byte_ptr(block, cg.add(cg.int(192), cg.add(cg.mul(h, cg.int(8)), cg.mul(k_a, cg.int(2))))), i8s.vec_type(4));
+    let sc = ok!(cg.b.build_signed_int_to_float(sc, cg.vt(4), ""));
+    let spread = VectorType::const_vector(&(0..16).map(|l| cg.i32.const_int(l / 4, false)).collect::<Vec<_>>());
+    let sc = ok!(cg.b.build_shuffle_vector(sc, cg.vt(4).get_undef(), spread, ""));
+    Weights { bytes, start: unbias(cg, bytes), d: cg.fmul(f16_splat(cg, block, 208, 16), sc), sum_factor: None }
 }
 
 /// acc + this step's products of one quantised row (its bytes at `q`, lane scales at `lane`) with
