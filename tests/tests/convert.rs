@@ -165,3 +165,15 @@ fn gguf_tokenizers_are_written_back_as_they_were() {
     let (a, b) = (compiler::load_model(&source).unwrap(), compiler::load_model(&out).unwrap());
     assert_eq!((a.tokenizer_json, a.add_bos, a.special_tokens), (b.tokenizer_json, b.add_bos, b.special_tokens));
 }
+
+/// GGUF files written as MLX folders (floats; Gemma's norm gains back to w from llama.cpp's 1 + w)
+/// compile back to transformers' logits.
+#[test]
+fn gguf_to_mlx_compiles_back() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["llama_tied_gqa", "gemma2_softcap"] {
+        let out = dir.path().join(name);
+        convert(&[s(&fixture("gguf").join(format!("{name}.gguf"))), "--to", "mlx", "-o", s(&out)]);
+        check_logits(name, &out, &fixture(name).join("reference.json"));
+    }
+}

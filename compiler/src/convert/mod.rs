@@ -5,8 +5,10 @@ pub mod to_mlx;
 
 use serde_json::Value;
 
+use crate::error::Result;
 use crate::lower::weight_format::WeightFormat;
-use crate::source::TensorInfo;
+use crate::quantize::quantize;
+use crate::source::{ModelSource, TensorInfo};
 
 /// `config[a][b]…` for the dotted key `a.b…`.
 pub fn config_path<'a>(config: &'a Value, key: &str) -> Option<&'a Value> {
@@ -19,4 +21,14 @@ pub fn tensor_format(info: &TensorInfo, quant: Option<WeightFormat>, keep: impl 
     let k = info.shape.last().copied().unwrap_or(0);
     let stored = WeightFormat::from_name(&info.dtype).filter(|f| keep(*f));
     quant.filter(|q| q.fits(k)).or(stored).unwrap_or(WeightFormat::F16)
+}
+
+/// Tensor `name`'s bytes in `format`, `add` added to each value (Gemma's norm offsets): its stored
+/// bytes where they are already that, else its values re-quantised.
+pub fn tensor_bytes(source: &ModelSource, name: &str, format: WeightFormat, add: f32) -> Result<Vec<u8>> {
+    if add == 0.0 && format.name() == source.weights.tensors()[name].dtype {
+        return source.weights.read_raw(name);
+    }
+    let x: Vec<f32> = source.weights.read_f32(name)?.into_iter().map(|v| v + add).collect();
+    Ok(quantize(format, &x))
 }

@@ -6,48 +6,21 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{config_path, tensor_format};
+use super::{config_path, tensor_bytes, tensor_format};
 use crate::error::{Error, Result};
 use crate::gguf::blocks::TYPES;
 use crate::gguf::writer::{self, MetaValue, TensorPlan};
 use crate::gguf::{gguf_name, reorder_heads, tokenizer};
 use crate::graph::{GgufSpec, GraphJson};
 use crate::lower::weight_format::WeightFormat;
-use crate::quantize::quantize;
 use crate::source::ModelSource;
 
 pub fn write(source: &ModelSource, quant: Option<WeightFormat>, out: &Path) -> Result<()> {
     let graph = crate::graph::for_config(&source.config)?;
     let spec = graph.gguf.clone().ok_or_else(|| Error::Model(format!("architecture {} has no GGUF form in Kiln's graph", graph.architecture)))?;
-    let rope = rope_parameters(&source.config);
     let mut meta = metadata(source, &graph, &spec)?;
-    if source.gguf_tokenizer.is_empty() {
-        meta.extend(tokenizer::gguf_metadata(&source.tokenizer_json).map_err(Error::Model)?);
-        meta.extend(special_tokens(source)?);
-    } else {
-        // a GGUF's tokenizer as it was (sentencepiece vocabularies and scores included)
-        meta.extend(source.gguf_tokenizer.iter().map(|(k, v)| (k.clone(), meta_value(v))));
-    }
-    for (name, template) in &source.chat_templates {
-        let key = if name == "default" { "tokenizer.chat_template".to_string() } else { format!("tokenizer.chat_template.{name}") };
-        meta.push((key, MetaValue::Str(template.clone())));
-    }
-
-    // rope factors llama.cpp keeps as tensors: Llama 3's divisors, Phi-3's longrope lists
-    let mut factors: Vec<(String, Vec<f32>)> = vec![];
-    for (name, key) in &spec.tensor_config {
-        let values = match key.strip_prefix("rope_scaling.") {
-            Some("freq_factors") if rope["rope_type"] == "llama3" => {
-                let dim = head_dim(&source.config)? as usize;
-                crate::rope_table::freq_factors(dim, rope_theta(&source.config), &rope)?
-            }
-            Some(k) => rope[k].as_array().map(|a| a.iter().filter_map(Value::as_f64).map(|x| x as f32).collect()).unwrap_or_default(),
-            None => vec![],
-        };
-        if !values.is_empty() {
-            factors.push((name.clone(), values));
-        }
-    }
+    meta.extend(tokenizer_metadata(source)?);
+    let factors = rope_factor_tensors(&source.config, &spec)?;
     let weights = source.weights.tensors();
     let mut plans: Vec<TensorPlan> = factors.iter().map(|(n, v)| TensorPlan { name: n.clone(), shape: vec![v.len()], type_id: 0, bytes: 4 * v.len() as u64 }).collect();
     let mut hf_names = vec![];
@@ -67,13 +40,8 @@ pub fn write(source: &ModelSource, quant: Option<WeightFormat>, out: &Path) -> R
         }
         let (hf, format) = &hf_names[i - factors.len()];
         let shape = &weights[hf].shape;
-        let offset = add_offset && hf.ends_with("norm.weight");
-        let mut bytes = if format.name() == weights[hf].dtype && !offset {
-            source.weights.read_raw(hf)?
-        } else {
-            let x = source.weights.read_f32(hf)?;
-            quantize(*format, &x.into_iter().map(|v| if offset { v + 1.0 } else { v }).collect::<Vec<_>>())
-        };
+        let offset = if add_offset && hf.ends_with("norm.weight") { 1.0 } else { 0.0 };
+        let mut bytes = tensor_bytes(source, hf, *format, offset)?;
         let heads = match () {
             _ if !spec.permuted_qk => None,
             _ if hf.contains(".q_proj.") => Some(heads),
@@ -86,6 +54,40 @@ pub fn write(source: &ModelSource, quant: Option<WeightFormat>, out: &Path) -> R
         }
         Ok(bytes)
     })
+}
+
+/// The tokenizer and chat templates: a GGUF source's tokenizer as it was (sentencepiece
+/// vocabularies and scores included), else made from tokenizer.json.
+fn tokenizer_metadata(source: &ModelSource) -> Result<Vec<(String, MetaValue)>> {
+    let mut meta = vec![];
+    if source.gguf_tokenizer.is_empty() {
+        meta.extend(tokenizer::gguf_metadata(&source.tokenizer_json).map_err(Error::Model)?);
+        meta.extend(special_tokens(source)?);
+    } else {
+        meta.extend(source.gguf_tokenizer.iter().map(|(k, v)| (k.clone(), meta_value(v))));
+    }
+    for (name, template) in &source.chat_templates {
+        let key = if name == "default" { "tokenizer.chat_template".to_string() } else { format!("tokenizer.chat_template.{name}") };
+        meta.push((key, MetaValue::Str(template.clone())));
+    }
+    Ok(meta)
+}
+
+/// The rope factors llama.cpp keeps as tensors: Llama 3's divisors, Phi-3's longrope lists.
+fn rope_factor_tensors(config: &Value, spec: &GgufSpec) -> Result<Vec<(String, Vec<f32>)>> {
+    let rope = rope_parameters(config);
+    let mut factors = vec![];
+    for (name, key) in &spec.tensor_config {
+        let values = match key.strip_prefix("rope_scaling.") {
+            Some("freq_factors") if rope["rope_type"] == "llama3" => crate::rope_table::freq_factors(head_dim(config)? as usize, rope_theta(config), &rope)?,
+            Some(k) => rope[k].as_array().map(|a| a.iter().filter_map(Value::as_f64).map(|x| x as f32).collect()).unwrap_or_default(),
+            None => vec![],
+        };
+        if !values.is_empty() {
+            factors.push((name.clone(), values));
+        }
+    }
+    Ok(factors)
 }
 
 /// The rope parameters llama.cpp sees: the global layers' where kinds have their own.

@@ -7,63 +7,21 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use super::tensor_format;
+use super::{tensor_bytes, tensor_format};
 use crate::error::{io, Error, Result};
 use crate::lower::weight_format::WeightFormat;
 use crate::mlx::affine::{Affine, ScaleType};
-use crate::quantize::quantize;
 use crate::source::ModelSource;
 
 /// `bits` and `group` quantise every matrix whose rows are whole groups; without them, MLX
 /// formats are kept and other matrices written as they are stored (block formats as f16).
 pub fn write(source: &ModelSource, quant: Option<(u64, u64)>, out: &Path) -> Result<()> {
-    let scale = scale_type(&source.config);
     let quant = match quant {
-        Some((bits, group)) => Some(Affine::new(bits, group, scale).ok_or_else(|| Error::Model(format!("MLX quantisation of {bits} bits in groups of {group} is not supported (bits 2, 3, 4, 5, 6, 8; groups 32, 64, 128)")))?),
+        Some((bits, group)) => Some(Affine::new(bits, group, scale_type(&source.config)).ok_or_else(|| Error::Model(format!("MLX quantisation of {bits} bits in groups of {group} is not supported (bits 2, 3, 4, 5, 6, 8; groups 32, 64, 128)")))?),
         None => None,
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
-    let mut tensors: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = vec![];
-    let mut modules = Map::new();
-    for (name, info) in source.weights.tensors() {
-        let unoffset = source.offsets_applied && name.ends_with("norm.weight");
-        let format = if info.shape.len() == 2 {
-            tensor_format(info, quant.map(WeightFormat::Affine), |f| matches!(f, WeightFormat::F32 | WeightFormat::F16 | WeightFormat::BF16 | WeightFormat::Affine(_)))
-        } else {
-            WeightFormat::from_name(&info.dtype).filter(|f| matches!(f, WeightFormat::F16 | WeightFormat::BF16)).unwrap_or(WeightFormat::F32)
-        };
-        let bytes = if format.name() == info.dtype && !unoffset {
-            source.weights.read_raw(name)?
-        } else {
-            let x = source.weights.read_f32(name)?;
-            quantize(format, &x.into_iter().map(|v| if unoffset { v - 1.0 } else { v }).collect::<Vec<_>>())
-        };
-        let (rows, cols) = (info.shape[0], info.shape.last().copied().unwrap_or(1));
-        match format {
-            WeightFormat::Affine(a) => {
-                let module = name.strip_suffix(".weight").ok_or_else(|| Error::Model(format!("tensor '{name}': MLX quantises only module weights")))?;
-                let (packed, scales, biases) = a.split(&bytes);
-                let dtype = match a.scale {
-                    ScaleType::F32 => safetensors::Dtype::F32,
-                    ScaleType::F16 => safetensors::Dtype::F16,
-                    ScaleType::BF16 => safetensors::Dtype::BF16,
-                };
-                let groups = cols / a.group as usize;
-                tensors.push((name.clone(), safetensors::Dtype::U32, vec![rows, cols * a.bits as usize / 32], packed));
-                tensors.push((format!("{module}.scales"), dtype, vec![rows, groups], scales));
-                tensors.push((format!("{module}.biases"), dtype, vec![rows, groups], biases));
-                modules.insert(module.to_string(), json!({"group_size": a.group, "bits": a.bits, "mode": "affine"}));
-            }
-            _ => {
-                let dtype = match format {
-                    WeightFormat::F16 => safetensors::Dtype::F16,
-                    WeightFormat::BF16 => safetensors::Dtype::BF16,
-                    _ => safetensors::Dtype::F32,
-                };
-                tensors.push((name.clone(), dtype, info.shape.clone(), bytes));
-            }
-        }
-    }
+    let (tensors, modules) = tensors(source, quant)?;
     let views = tensors
         .iter()
         .map(|(n, dtype, shape, bytes)| Ok((n.clone(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes).map_err(|e| Error::Model(format!("tensor '{n}': {e}")))?)))
@@ -78,6 +36,50 @@ pub fn write(source: &ModelSource, quant: Option<(u64, u64)>, out: &Path) -> Res
         write_json(&out.join("generation_config.json"), &json!({"eos_token_id": source.eos_token_ids}))?;
     }
     Ok(())
+}
+
+/// (name, dtype, shape, bytes)
+type Tensor = (String, safetensors::Dtype, Vec<usize>, Vec<u8>);
+
+/// Every tensor as MLX stores it (a quantised module as its three), and each quantised module's
+/// `quantization` entry. Gemma's norm gains lose the 1 a GGUF source added.
+fn tensors(source: &ModelSource, quant: Option<Affine>) -> Result<(Vec<Tensor>, Map<String, Value>)> {
+    let (mut tensors, mut modules) = (vec![], Map::new());
+    for (name, info) in source.weights.tensors() {
+        let offset = if source.offsets_applied && name.ends_with("norm.weight") { -1.0 } else { 0.0 };
+        let format = if info.shape.len() == 2 {
+            tensor_format(info, quant.map(WeightFormat::Affine), |f| matches!(f, WeightFormat::F32 | WeightFormat::F16 | WeightFormat::BF16 | WeightFormat::Affine(_)))
+        } else {
+            WeightFormat::from_name(&info.dtype).filter(|f| matches!(f, WeightFormat::F16 | WeightFormat::BF16)).unwrap_or(WeightFormat::F32)
+        };
+        let bytes = tensor_bytes(source, name, format, offset)?;
+        let WeightFormat::Affine(a) = format else {
+            tensors.push((name.clone(), dtype(format), info.shape.clone(), bytes));
+            continue;
+        };
+        let module = name.strip_suffix(".weight").ok_or_else(|| Error::Model(format!("tensor '{name}': MLX quantises only module weights")))?;
+        let (rows, cols) = (info.shape[0], info.shape[1]);
+        let (packed, scales, biases) = a.split(&bytes);
+        let scale = dtype(match a.scale {
+            ScaleType::F32 => WeightFormat::F32,
+            ScaleType::F16 => WeightFormat::F16,
+            ScaleType::BF16 => WeightFormat::BF16,
+        });
+        let groups = cols / a.group as usize;
+        tensors.push((name.clone(), safetensors::Dtype::U32, vec![rows, cols * a.bits as usize / 32], packed));
+        tensors.push((format!("{module}.scales"), scale, vec![rows, groups], scales));
+        tensors.push((format!("{module}.biases"), scale, vec![rows, groups], biases));
+        modules.insert(module.to_string(), json!({"group_size": a.group, "bits": a.bits, "mode": "affine"}));
+    }
+    Ok((tensors, modules))
+}
+
+fn dtype(format: WeightFormat) -> safetensors::Dtype {
+    match format {
+        WeightFormat::F16 => safetensors::Dtype::F16,
+        WeightFormat::BF16 => safetensors::Dtype::BF16,
+        _ => safetensors::Dtype::F32,
+    }
 }
 
 /// Scales and biases in the model's own float type (config `dtype` / `torch_dtype`), else f32.
