@@ -18,12 +18,14 @@ pub fn splat_scale<'ctx>(cg: &Cg<'ctx>, t: ScaleType, block: PointerValue<'ctx>,
     }
 }
 
+/// The f32 values of part `t` of the group at `block`, as 32 / lanes vectors.
 pub fn part<'ctx>(cg: &Cg<'ctx>, a: Affine, block: PointerValue<'ctx>, t: u64, lanes: u32) -> Vec<VectorValue<'ctx>> {
     let scalar = |offset: u64| splat_scale(cg, a.scale, block, offset, lanes);
     let s = a.scale.bytes() as u64;
     let (scale, bias) = (scalar(0), scalar(s));
     let bits = a.bits as u64;
     let i32s = cg.i32.vec_type(lanes);
+    // a constant i32 vector: lane j holds v(j)
     let consts = |v: &dyn Fn(u64) -> u64| VectorType::const_vector(&(0..lanes as u64).map(|j| cg.i32.const_int(v(j), false)).collect::<Vec<_>>());
     (0..32 / lanes as u64)
         .map(|v| {
@@ -34,8 +36,7 @@ pub fn part<'ctx>(cg: &Cg<'ctx>, a: Affine, block: PointerValue<'ctx>, t: u64, l
             // lane j's bits start at bit `at` of the loaded bytes; they span at most two bytes
             let at = |j: u64| (first + j) * bits - 8 * start;
             let pick = |index: &dyn Fn(u64) -> u64| {
-                let mask = VectorType::const_vector(&(0..lanes as u64).map(|j| cg.i32.const_int(index(j), false)).collect::<Vec<_>>());
-                let picked = ok!(cg.b.build_shuffle_vector(bytes, bytes.get_type().get_undef(), mask, ""));
+                let picked = ok!(cg.b.build_shuffle_vector(bytes, bytes.get_type().get_undef(), consts(index), ""));
                 ok!(cg.b.build_int_z_extend(picked, i32s, ""))
             };
             let lo = pick(&|j| at(j) / 8);
