@@ -70,7 +70,70 @@ pub fn analyse(config: &serde_json::Value) -> Result<Compiled> {
 enum Content {
     /// A model weight by source name, written in this format, plus an offset where set.
     Weight(String, WeightFormat, Option<f32>),
+    /// Rows [a, b) (all of them: None) of a model weight [n, k] in `format`, repacked (repack.rs).
+    Packed { name: String, format: WeightFormat, rows: Option<(usize, usize)>, k: usize },
     Rope(Rotary),
+}
+
+/// The artifact's tensors so far, each once by key, and the bytes they take.
+#[derive(Default)]
+struct Tensors {
+    list: Vec<(TensorEntry, Content)>,
+    index: HashMap<String, usize>,
+    bytes: u64,
+}
+
+impl Tensors {
+    /// The offset of `key`'s tensor, added with this content if new.
+    fn add(&mut self, key: String, shape: Vec<usize>, source_dtype: String, content: Content) -> u64 {
+        if let Some(&i) = self.index.get(&key) {
+            return self.list[i].0.offset;
+        }
+        let (dtype, bytes) = match &content {
+            Content::Weight(_, f, _) => (f.name(), f.tensor_bytes(&shape)),
+            Content::Packed { format, k, .. } => (format!("{}x16", format.name()), crate::repack::Packing::of(*format).expect("packable").tensor_bytes(shape[0], *k) as u64),
+            Content::Rope(..) => (WeightFormat::F32.name(), WeightFormat::F32.tensor_bytes(&shape)),
+        };
+        let offset = self.bytes;
+        self.bytes = artifact::align(offset + bytes);
+        self.index.insert(key.clone(), self.list.len());
+        self.list.push((TensorEntry { name: key, shape, dtype, source_dtype, offset, bytes }, content));
+        offset
+    }
+}
+
+/// The buffer of weight node `n` (repacked for the integer kernels with `packed`), its tensor
+/// added to `tensors`; an error when the stored tensor is missing or its shape is not the config's.
+fn weight_buf(source: &ModelSource, g: &Graph, n: NodeIndex, packed: bool, format: WeightFormat, tensors: &mut Tensors) -> Result<Buf> {
+    let Op::Weight { first_row, offset: add, .. } = &g[n].op else { unreachable!("a weight node") };
+    let infos = source.weights.tensors();
+    let name = storage::stored_name(g, n, infos).unwrap_or_default();
+    let info: &TensorInfo = infos.get(&name).ok_or_else(|| Error::Model(format!("{}: missing weight '{name}'", source.path)))?;
+    let want: Vec<usize> = g[n].shape.iter().map(|d| if let Dim::Fixed(x) = d { *x } else { 0 }).collect();
+    // a row range of a fused tensor: the same columns, rows within its own
+    let rows = first_row.map(|r| (r, r + want.first().copied().unwrap_or(0)));
+    let fits = match rows {
+        Some((_, end)) => info.shape.len() == want.len() && info.shape[1..] == want[1..] && end <= info.shape[0],
+        None => info.shape == want,
+    };
+    if !fits {
+        return Err(Error::Model(format!("{}: weight '{name}' has shape {:?}, the config implies {want:?}{}", source.path, info.shape, rows.map_or(String::new(), |(a, b)| format!(" at rows {a}..{b}")))));
+    }
+    let k = *want.last().unwrap_or(&1);
+    if packed {
+        let key = format!("{name}{}#x16", rows.map_or(String::new(), |(a, b)| format!("[{a}..{b}]")));
+        let offset = tensors.add(key, want.clone(), info.dtype.clone(), Content::Packed { name, format, rows, k });
+        return Ok(Buf::Weight { offset });
+    }
+    let add = add.filter(|_| !source.offsets_applied);
+    let key = add.map_or(name.clone(), |a| format!("{name}+{a}"));
+    let offset = tensors.add(key, info.shape.clone(), info.dtype.clone(), Content::Weight(name, format, add));
+    Ok(Buf::Weight { offset: offset + first_row.map_or(0, |r| r as u64 * format.row_bytes(k)) })
+}
+
+/// A weight's bytes in `format`: as stored, or quantised from its f32 values.
+fn weight_bytes(source: &ModelSource, name: &str, source_dtype: &str, format: WeightFormat) -> Result<Vec<u8>> {
+    if source_dtype == format.name() { source.weights.read_raw(name) } else { source.weights.read_f32(name).map(|w| quantize(format, &w)) }
 }
 
 /// What `compile` reports as it goes: a new stage, or bytes of weights written so far.
@@ -100,24 +163,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     lap("graph", &mut timings);
 
     // Tensors: every weight a step reads (tied ones resolved), then the rope tables.
-    let mut tensors: Vec<(TensorEntry, Content)> = vec![];
-    let mut tensor_of: HashMap<String, usize> = HashMap::new();
-    let mut offset = 0u64;
-    let mut add_tensor = |key: String, shape: Vec<usize>, source_dtype: String, content: Content, tensors: &mut Vec<(TensorEntry, Content)>| -> u64 {
-        if let Some(&i) = tensor_of.get(&key) {
-            return tensors[i].0.offset;
-        }
-        let format = match &content {
-            Content::Weight(_, f, _) => *f,
-            Content::Rope(..) => WeightFormat::F32,
-        };
-        let bytes = format.tensor_bytes(&shape);
-        let entry = TensorEntry { name: key.clone(), shape, dtype: format.name().into(), source_dtype, offset, bytes };
-        offset = artifact::align(offset + bytes);
-        tensor_of.insert(key, tensors.len());
-        tensors.push((entry, content));
-        tensors.last().unwrap().0.offset
-    };
+    let mut tensors = Tensors::default();
     let mut caches: Vec<CacheSpec> = vec![];
     let mut lifetimes: Vec<Lifetime> = vec![];
     let mut arena_value: HashMap<NodeIndex, usize> = HashMap::new();
@@ -130,33 +176,16 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
                 ArgRef::Input(i) => Buf::Input(*i),
                 ArgRef::RopeTable(r) => {
                     let key = format!("kiln.rope_table.{}.{}.{}.{:?}", r.dim, r.theta, r.scaling, r.original_context);
-                    Buf::Weight { offset: add_tensor(key, vec![context, r.dim], "computed".into(), Content::Rope(r.clone()), &mut tensors) }
+                    Buf::Weight { offset: tensors.add(key, vec![context, r.dim], "computed".into(), Content::Rope(r.clone())) }
                 }
+                ArgRef::Packed(n) => weight_buf(source, g, *n, true, format_of(*n), &mut tensors)?,
                 ArgRef::Node(n) => {
                     let mut n = *n;
                     while g[n].op == Op::KvWrite {
                         n = operands(g, n)[0];
                     }
                     match &g[n].op {
-                        Op::Weight { first_row, offset: add, .. } => {
-                            let name = storage::stored_name(g, n, infos).unwrap_or_default();
-                            let info: &TensorInfo = infos.get(&name).ok_or_else(|| Error::Model(format!("{}: missing weight '{name}'", source.path)))?;
-                            let want: Vec<usize> = g[n].shape.iter().map(|d| if let Dim::Fixed(x) = d { *x } else { 0 }).collect();
-                            // a row range of a fused tensor: the same columns, rows within its own
-                            let rows = first_row.map(|r| (r, r + want.first().copied().unwrap_or(0)));
-                            let fits = match rows {
-                                Some((_, end)) => info.shape.len() == want.len() && info.shape[1..] == want[1..] && end <= info.shape[0],
-                                None => info.shape == want,
-                            };
-                            if !fits {
-                                return Err(Error::Model(format!("{}: weight '{name}' has shape {:?}, the config implies {want:?}{}", source.path, info.shape, rows.map_or(String::new(), |(a, b)| format!(" at rows {a}..{b}")))));
-                            }
-                            let format = format_of(n);
-                            let add = add.filter(|_| !source.offsets_applied);
-                            let key = add.map_or(name.clone(), |a| format!("{name}+{a}"));
-                            let offset = add_tensor(key, info.shape.clone(), info.dtype.clone(), Content::Weight(name.clone(), format, add), &mut tensors);
-                            Buf::Weight { offset: offset + first_row.map_or(0, |r| r as u64 * format.row_bytes(*want.last().unwrap_or(&1))) }
-                        }
+                        Op::Weight { .. } => weight_buf(source, g, n, false, format_of(n), &mut tensors)?,
                         Op::Input { name } => match name.as_str() {
                             "tokens" => Buf::Input(Input::Tokens),
                             "positions" => Buf::Input(Input::Positions),
@@ -224,8 +253,8 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     }
     eos_token_ids.sort();
     eos_token_ids.dedup();
-    let weights_len = offset;
-    let entries: Vec<_> = tensors.iter().map(|(e, _)| e.clone()).collect();
+    let weights_len = tensors.bytes;
+    let entries: Vec<_> = tensors.list.iter().map(|(e, _)| e.clone()).collect();
     let report = crate::info::artifact_report(&c, &source.path, &entries, options.kv, format!("{} [{}]", cpu.name, cpu.features.join(",")), &kernels);
     let meta = Meta {
         architecture: c.arch.clone(),
@@ -247,12 +276,16 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     let mut failure: Option<Error> = None;
     artifact::write(out, &meta, &code, weights_len, |w| {
         let mut written = 0u64;
-        for (entry, content) in &tensors {
+        for (entry, content) in &tensors.list {
             let f32_bytes = |x: Vec<f32>| x.iter().flat_map(|v| v.to_le_bytes()).collect();
             let data = match content {
                 Content::Weight(name, WeightFormat::F32, add) => source.weights.read_f32(name).map(|w| f32_bytes(w.into_iter().map(|x| x + add.unwrap_or(0.0)).collect())),
-                Content::Weight(name, format, _) if entry.source_dtype != format.name() => source.weights.read_f32(name).map(|w| quantize(*format, &w)),
-                Content::Weight(name, _, _) => source.weights.read_raw(name),
+                Content::Weight(name, format, _) => weight_bytes(source, name, &entry.source_dtype, *format),
+                Content::Packed { name, format, rows, k } => weight_bytes(source, name, &entry.source_dtype, *format).map(|b| {
+                    let row = format.row_bytes(*k) as usize;
+                    let (a, z) = rows.unwrap_or((0, b.len() / row));
+                    crate::repack::pack(*format, &b[a * row..z * row], z - a, *k)
+                }),
                 Content::Rope(r) => rope_table(r, context).map(f32_bytes),
             };
             let data: Vec<u8> = match data {

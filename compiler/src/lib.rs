@@ -13,6 +13,7 @@ pub mod lower;
 pub mod memory;
 pub mod mlx;
 pub mod quantize;
+pub mod repack;
 pub mod rope_table;
 pub mod schedule;
 pub mod source;

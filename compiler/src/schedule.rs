@@ -16,6 +16,8 @@ pub enum ArgRef {
     RopeTable(Rotary),
     /// An input the runtime fills that the graph does not name (each row's cache base).
     Input(Input),
+    /// A weight repacked for the integer kernels (repack.rs).
+    Packed(NodeIndex),
 }
 
 pub struct Scheduled {
@@ -87,11 +89,12 @@ pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of:
                     let epilogue = slots(epilogue, &mut leaves, 1);
                     let (n, k) = (fixed(g[*weight].shape[0]), fixed(g[*weight].shape[1]));
                     let inputs = leaves.len();
-                    let mut args = vec![ArgRef::Node(*weight)];
+                    let format = format_of(*weight);
+                    let int8 = int8(format, k);
+                    let mut args = vec![if int8 { ArgRef::Packed(*weight) } else { ArgRef::Node(*weight) }];
                     args.extend(leaves);
                     args.push(ArgRef::Node(o));
-                    let format = format_of(*weight);
-                    (KernelSpec::Matmul { k, n, inputs, input, epilogue, format, int8: int8(format, k) }, args, rows_of(shape[0]), Work::Columns(n))
+                    (KernelSpec::Matmul { k, n, inputs, input, epilogue, format, int8 }, args, rows_of(shape[0]), Work::Columns(n))
                 }
                 Kind::Single => {
                     let ops = operands(g, o);

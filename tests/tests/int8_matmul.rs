@@ -134,7 +134,9 @@ fn int8_matmuls_compute_their_definition() {
         eprintln!("this CPU has no AVX512-VNNI: the int8 kernels are not built here");
         return;
     }
-    let (k, n, rows) = (768usize, 37usize, 6usize); // rows of whole K-quant super-blocks (256)
+    // rows of whole K-quant super-blocks (256); 37 columns: two whole groups of 16 and a part;
+    // 130 rows: more than a chunk of quantised rows (128 here)
+    let (k, n, rows) = (768usize, 37usize, 130usize);
     let mut s = 7u64;
     // activations: mostly small, a few large outliers (as real models' have)
     let x: Vec<f32> = (0..rows * k).map(|i| if i % 97 == 5 { 40.0 } else { (next(&mut s) % 2001) as f32 / 1000.0 - 1.0 }).collect();
@@ -154,6 +156,8 @@ fn int8_matmuls_compute_their_definition() {
         affine(8, 32, ScaleType::F16),
         affine(8, 64, ScaleType::BF16),
         affine(8, 128, ScaleType::F32),
+        affine(5, 32, ScaleType::F16),
+        affine(6, 64, ScaleType::BF16),
     ];
     for (seed, format) in formats.into_iter().enumerate() {
         let bytes = random_blocks(format, n, k, 14 + seed as u64);
@@ -162,11 +166,20 @@ fn int8_matmuls_compute_their_definition() {
         let name = kernels.intern(spec);
         let (_, code) = compiler::lower::build(&kernels, &cpu).unwrap();
         let loaded = runtime::kernels::Kernels::load(&code, &[&name]).unwrap();
-        for r in [1, rows] {
+        let packed = compiler::repack::pack(format, &bytes, n, k);
+        // the packed layout holds the same values
+        let values = format.dequantize(&bytes);
+        for (c, e) in [(0, 0), (5, 100), (17, 511), (36, 767)] {
+            let v = compiler::repack::value(format, &packed, k, c, e);
+            assert!((v - values[c * k + e]).abs() <= 1e-6 * values[c * k + e].abs().max(1e-3), "{format:?} column {c} element {e}: {v} vs {}", values[c * k + e]);
+        }
+        for (r, ranges) in [(1, vec![(0, n)]), (6, vec![(0, 16), (16, n)]), (rows, vec![(0, 32), (32, n)])] {
             let mut out = vec![f32::NAN; r * n];
-            let args = [bytes.as_ptr() as *mut u8, x.as_ptr() as *mut u8, out.as_mut_ptr() as *mut u8];
-            // SAFETY: the kernel reads n weight rows and r rows of x, writes r × n outputs.
-            unsafe { loaded.get(&name)(args.as_ptr(), r as i64, 0, n as i64) };
+            let args = [packed.as_ptr() as *mut u8, x.as_ptr() as *mut u8, out.as_mut_ptr() as *mut u8];
+            for (begin, end) in ranges {
+                // SAFETY: the kernel reads n packed weight columns and r rows of x, writes r × n outputs.
+                unsafe { loaded.get(&name)(args.as_ptr(), r as i64, begin as i64, end as i64) };
+            }
             for t in 0..r {
                 let want = reference(&x[t * k..(t + 1) * k], n, &bytes, format, k);
                 let got = &out[t * n..(t + 1) * n];

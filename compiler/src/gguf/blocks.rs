@@ -48,15 +48,53 @@ pub fn type_info(id: u32) -> Option<(&'static str, usize, usize)> {
     TYPES.iter().find(|t| t.0 == id).map(|t| (t.1, t.2, t.3))
 }
 
-fn half_at(b: &[u8], i: usize) -> f32 {
+pub fn half_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
 
-fn nibbles(qs: &[u8], out: &mut [f32], f: impl Fn(u8) -> f32) {
-    for (i, q) in qs.iter().enumerate() {
-        out[i] = f(q & 0x0f);
-        out[i + 16] = f(q >> 4);
+/// Q4_x's 16 bytes of nibbles as 32 quants in element order (low nibbles first).
+pub fn q4_quants(qs: &[u8]) -> [u8; 32] {
+    std::array::from_fn(|e| if e < 16 { qs[e] & 0x0f } else { qs[e - 16] >> 4 })
+}
+
+/// Q5_x's quants: the nibbles with bit e of `qh` as element e's fifth bit.
+pub fn q5_quants(qh: &[u8], qs: &[u8]) -> [u8; 32] {
+    let qh = u32::from_le_bytes(qh[..4].try_into().unwrap());
+    let low = q4_quants(qs);
+    std::array::from_fn(|e| low[e] | (((qh >> e) & 1) as u8) << 4)
+}
+
+/// The (scale, min) of sub-block `j` of a Q4_K/Q5_K block: 6 bits each, packed in 12 bytes.
+pub fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        ((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
     }
+}
+
+/// Q4_K's (or, `fifth`, Q5_K's) 256 quants: sub-blocks 2i and 2i+1 share the bytes
+/// qs[32i..32i+32] (low and high nibbles), and Q5_K's qh bits 2i and 2i+1.
+pub fn k4_quants(b: &[u8], fifth: bool) -> [u8; 256] {
+    let (qh, qs) = if fifth { (&b[16..48], &b[48..176]) } else { (&b[0..0], &b[16..144]) };
+    std::array::from_fn(|i| {
+        let (s, l) = (i / 32, i % 32);
+        let byte = qs[32 * (s / 2) + l];
+        let q = if s % 2 == 0 { byte & 0x0f } else { byte >> 4 };
+        if fifth { q | ((qh[l] >> s) & 1) << 4 } else { q }
+    })
+}
+
+/// Q6_K's 256 quants (0..64; x = d·sc[i / 16]·(q − 32)): two halves of 128; in each, element
+/// 32k + l takes ql's nibble and qh's bit pair k.
+pub fn q6_k_quants(b: &[u8]) -> [u8; 256] {
+    let (ql, qh) = (&b[..128], &b[128..192]);
+    std::array::from_fn(|i| {
+        let (half, k, l) = (i / 128, i % 128 / 32, i % 32);
+        let (ql, qh) = (&ql[64 * half..], &qh[32 * half..]);
+        let low = (ql[l + 32 * (k % 2)] >> (4 * (k / 2))) & 0x0f;
+        low | ((qh[l] >> (2 * k)) & 3) << 4
+    })
 }
 
 /// Dequantises `bytes` of type `id` (already checked to hold whole blocks).
@@ -64,45 +102,30 @@ pub fn dequantize(id: u32, bytes: &[u8]) -> Vec<f32> {
     let (_, per_block, block_bytes) = type_info(id).expect("type checked when the file was opened");
     let mut out = vec![0f32; bytes.len() / block_bytes * per_block];
     for (b, o) in bytes.chunks_exact(block_bytes).zip(out.chunks_exact_mut(per_block)) {
+        let fill = |o: &mut [f32], q: &[u8], f: &dyn Fn(usize, u8) -> f32| o.iter_mut().zip(q).enumerate().for_each(|(i, (x, &q))| *x = f(i, q));
         match id {
             0 => o[0] = f32::from_le_bytes(b.try_into().unwrap()),
             1 => o[0] = half_at(b, 0),
             30 => o[0] = bf16::from_le_bytes([b[0], b[1]]).to_f32(),
-            2 => {
-                let d = half_at(b, 0);
-                nibbles(&b[2..], o, |q| (q as f32 - 8.0) * d);
-            }
-            3 => {
-                let (d, m) = (half_at(b, 0), half_at(b, 2));
-                nibbles(&b[4..], o, |q| q as f32 * d + m);
-            }
-            6 | 7 => q5(b, o, id == 7),
-            8 => {
-                let d = half_at(b, 0);
-                for (x, q) in o.iter_mut().zip(&b[2..]) {
-                    *x = *q as i8 as f32 * d;
-                }
-            }
+            2 => fill(o, &q4_quants(&b[2..]), &|_, q| (q as f32 - 8.0) * half_at(b, 0)),
+            3 => fill(o, &q4_quants(&b[4..]), &|_, q| q as f32 * half_at(b, 0) + half_at(b, 2)),
+            6 => fill(o, &q5_quants(&b[2..], &b[6..]), &|_, q| (q as i32 - 16) as f32 * half_at(b, 0)),
+            7 => fill(o, &q5_quants(&b[4..], &b[8..]), &|_, q| q as f32 * half_at(b, 0) + half_at(b, 2)),
+            8 => fill(o, &b[2..], &|_, q| q as i8 as f32 * half_at(b, 0)),
             10 => q2_k(b, o),
             11 => q3_k(b, o),
-            12 | 13 => q4_k_q5_k(b, o, id == 13),
-            14 => q6_k(b, o),
+            12 | 13 => {
+                let (d, dmin) = (half_at(b, 0), half_at(b, 2));
+                fill(o, &k4_quants(b, id == 13), &|i, q| {
+                    let (sc, m) = scale_min_k4(i / 32, &b[4..16]);
+                    d * sc as f32 * q as f32 - dmin * m as f32
+                })
+            }
+            14 => fill(o, &q6_k_quants(b), &|i, q| half_at(b, 208) * b[192 + i / 16] as i8 as f32 * (q as i32 - 32) as f32),
             _ => unreachable!(),
         }
     }
     out
-}
-
-/// Q5_0 (x = (q - 16)·d) or Q5_1 (x = q·d + m): a nibble plus a fifth bit from qh.
-fn q5(b: &[u8], o: &mut [f32], with_min: bool) {
-    let d = half_at(b, 0);
-    let (m, at) = if with_min { (half_at(b, 2), 4) } else { (0.0, 2) };
-    let value = |q: u32| if with_min { q as f32 * d + m } else { (q as i32 - 16) as f32 * d };
-    let qh = u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
-    for (j, q) in b[at + 4..at + 20].iter().enumerate() {
-        o[j] = value((q & 0x0f) as u32 | ((qh >> j) & 1) << 4);
-        o[j + 16] = value((q >> 4) as u32 | ((qh >> (j + 16)) & 1) << 4);
-    }
 }
 
 fn q2_k(b: &[u8], o: &mut [f32]) {
@@ -135,53 +158,6 @@ fn q3_k(b: &[u8], o: &mut [f32]) {
             let q = (qs[32 * half + i] >> shift) & 3;
             let high = (hmask[i] >> bit) & 1;
             o[16 * s + l] = dl * (q as i32 - if high == 1 { 0 } else { 4 }) as f32;
-        }
-    }
-}
-
-/// The (scale, min) of sub-block `j` of a Q4_K/Q5_K block: 6 bits each, packed in 12 bytes.
-fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
-    if j < 4 {
-        (q[j] & 63, q[j + 4] & 63)
-    } else {
-        ((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
-    }
-}
-
-/// Q4_K, or Q5_K (`fifth`): 8 sub-blocks of 32; sub-blocks 2i and 2i+1 share the bytes
-/// qs[32i..32i+32] (low and high nibbles), and Q5_K's qh bits 2i and 2i+1.
-fn q4_k_q5_k(b: &[u8], o: &mut [f32], fifth: bool) {
-    let (d, dmin, scales) = (half_at(b, 0), half_at(b, 2), &b[4..16]);
-    let (qh, qs) = if fifth { (&b[16..48], &b[48..176]) } else { (&b[0..0], &b[16..144]) };
-    for s in 0..8 {
-        let (sc, m) = scale_min_k4(s, scales);
-        let (dl, ml) = (d * sc as f32, dmin * m as f32);
-        for l in 0..32 {
-            let byte = qs[32 * (s / 2) + l];
-            let mut q = if s % 2 == 0 { byte & 0x0f } else { byte >> 4 };
-            if fifth && (qh[l] >> s) & 1 == 1 {
-                q += 16;
-            }
-            o[32 * s + l] = dl * q as f32 - ml;
-        }
-    }
-}
-
-fn q6_k(b: &[u8], o: &mut [f32]) {
-    let (ql, qh, scales, d) = (&b[..128], &b[128..192], &b[192..208], half_at(b, 208));
-    // two halves of 128; in each, element 32k + l takes ql's nibble and qh's bit pair k
-    for half in 0..2 {
-        let (ql, qh, sc) = (&ql[64 * half..], &qh[32 * half..], &scales[8 * half..]);
-        for l in 0..32 {
-            let q = [
-                (ql[l] & 0x0f) | (qh[l] & 3) << 4,
-                (ql[l + 32] & 0x0f) | ((qh[l] >> 2) & 3) << 4,
-                (ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4,
-                (ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4,
-            ];
-            for (k, q) in q.into_iter().enumerate() {
-                o[128 * half + 32 * k + l] = d * sc[l / 16 + 2 * k] as i8 as f32 * (q as i32 - 32) as f32;
-            }
         }
     }
 }

@@ -1,316 +1,244 @@
-//! Integer dot products (AVX512-VNNI `vpdpbusd`) for matmuls on Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
-//! Q4_K, Q5_K and Q6_K weights and MLX's 4- and 8-bit affine groups, as llama.cpp does: each row's
-//! activations are quantised once per tile to 8 bits per block of 32 (scale d_x = max|x| / 127,
-//! q = round(x / d_x)), and the weights' integer quants meet them 64 products per instruction, no
-//! dequantisation to f32.
+//! Integer matmuls (AVX512-VNNI `vpdpbusd`) on weights repacked 16 columns at a time
+//! (repack.rs): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K and MLX's 4-, 5-, 6- and 8-bit groups.
 //!
-//! One step covers a pair of weight blocks (64 elements) in a 512-bit register of bytes. `vpdpbusd`
-//! multiplies unsigned by signed bytes. Q4_x, Q5_x, Q4_K, Q5_K and MLX's groups: the weights'
-//! quants (0..15, 0..31 with the fifth bit set in, or 0..255) are the unsigned side and the
-//! activations the signed one; offsets (q − 8, q − 16), minimums and MLX's bias become one more
-//! term per block, (−8·d_w, −16·d_w, m_w, −dmin·m or bias) · d_x · Σq_x. Q8_0 and Q6_K (q − 32, a
-//! scale per 16 elements, so per lane): activations are stored as q + 128 (unsigned) against the
-//! signed weights, and the 128 · Σw this adds is taken out by starting the accumulator at
-//! −128 · Σw (per lane, once per weight step for every row of the tile). Each i32 lane then holds
-//! an exact Σ of 4 products of one block; it becomes f32, is scaled by d_w · d_x of its lane and
-//! accumulated in f32 lanes summed at the end.
+//! As llama.cpp does, each activation row is quantised once to 8 bits per block of 32 (d_x =
+//! max|x| / 127, q_x = round(x / d_x)); with x_w = scale·q_w + min per unit of the weights,
+//!   Σ x·x_w = Σ_units scale · d_x · Σ q_x·q_w  +  min · d_x · Σ q_x.
+//! The weights' quants are unsigned and the activations signed, so one `vpdpbusd` adds, in each
+//! of 16 lanes (16 columns), 4 products of a 4-element step: a column's weights against the row's
+//! 4 activation bytes broadcast to every lane. The exact i32 sum of a unit (or of a 32-element
+//! block of an MLX group) becomes f32 once, times scale·d_x, plus min·(d_x·Σq_x), in f32 lanes
+//! that are the 16 columns' outputs: the epilogue runs on them as vectors.
 //!
-//! Byte order within a step matches the weights': Q8_0, MLX 8-bit, Q4_K/Q5_K/Q6_K in element order
-//! (block b in lanes 0–7, b + 1 in 8–15); Q4_x nibbles as they unpack — [b low, b+1 low, b high,
-//! b+1 high], 16 bytes each, so block b owns lanes 0–3 and 8–11 (Q5_x the same, fifth bits added);
-//! MLX 4-bit (element i in byte i / 2, even ones low) as it unpacks — the 32 even elements, then the
-//! 32 odd ones — which gives block b the same lanes. Per-lane scales (`dxe`) and sums (`sxe`)
-//! follow the same map.
+//! Loops: rows in chunks whose quantised activations fit the stack (the fused prologue, then
+//! quantisation, once per row); within a chunk, blocks of 2 column groups, and in each, tiles of
+//! 4 rows: every weight step loaded is used by 4 rows and every broadcast by 2 groups.
 use inkwell::types::VectorType;
-use inkwell::values::{IntValue, PointerValue, VectorValue};
+use inkwell::values::{BasicValueEnum, FloatValue, IntValue, PointerValue, VectorValue};
 
 use super::codegen::{ok, Cg};
-use super::weight_format::{self, f16_splat, WeightFormat};
+use super::expr::{eval, At};
+use super::kernel::KExpr;
+use super::matmul::prologue_row;
+use super::weight_format::{floats, WeightFormat};
+use crate::mlx::affine::ScaleType;
+use crate::repack::{Min, Packing, Scale, COLS};
 
-/// Elements per step: two blocks of 32.
-pub const STEP: u64 = 64;
+/// Rows of a tile, column groups of a block.
+const TB: u64 = 4;
+const CG: u64 = 2;
+/// Quantised activation bytes a row chunk may hold on the stack.
+const CHUNK_BYTES: u64 = 256 * 1024;
 
-/// Whether a matmul on `format` with rows of `k` can run on integer dot products on a target
-/// with `features` (LLVM names).
+/// Whether a matmul on `format` with rows of `k` runs on integer dot products on a target with
+/// `features` (LLVM names).
 pub fn supports(features: &[String], format: WeightFormat, k: usize) -> bool {
     let has = |f: &str| features.iter().any(|x| x == f);
-    let known = match format {
-        WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q4_1 | WeightFormat::Q5_0 | WeightFormat::Q5_1 | WeightFormat::Q4_K | WeightFormat::Q5_K | WeightFormat::Q6_K => true,
-        WeightFormat::Affine(a) => a.bits == 4 || a.bits == 8,
-        _ => false,
+    has("avx512vnni") && has("avx512bw") && Packing::of(format).is_some_and(|p| p.fits(k))
+}
+
+/// A chunk's quantised rows: bytes [rows, K], d_x [rows, K / 32], d_x·Σq_x [rows, K / g] per
+/// g = min(unit, 32) elements.
+struct Quantised<'ctx> {
+    q: PointerValue<'ctx>,
+    dx: PointerValue<'ctx>,
+    sx: PointerValue<'ctx>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usize, input: &KExpr, epilogue: &KExpr, format: WeightFormat) {
+    let p = Packing::of(format).expect("checked by supports");
+    let ka = cg.kernel(name);
+    let ptrs: Vec<PointerValue<'ctx>> = (0..=inputs).map(|i| cg.arg(&ka, i)).collect();
+    let (w, out) = (ptrs[0], cg.arg(&ka, inputs + 1));
+    let (k, n) = (k as u64, n as u64);
+    let g = p.unit.min(32) as u64;
+    let chunk = (CHUNK_BYTES / k).clamp(TB, 128) / TB * TB;
+    let xs = ok!(cg.b.build_array_alloca(cg.f32, cg.int(k), "xs")); // [K]
+    let x = Quantised {
+        q: ok!(cg.b.build_array_alloca(cg.i32, cg.int(chunk * k / 4), "xq")), // [chunk, K] bytes
+        dx: ok!(cg.b.build_array_alloca(cg.f32, cg.int(chunk * k / 32), "dx")), // [chunk, K / 32]
+        sx: ok!(cg.b.build_array_alloca(cg.f32, cg.int(chunk * k / g), "sx")), // [chunk, K / g]
     };
-    known && (k as u64).is_multiple_of(STEP) && has("avx512vnni") && has("avx512bw")
-}
-
-/// Bytes of a step in element order (Q8_0, MLX 8-bit; Q4_K and Q5_K, whose two sub-blocks are a
-/// byte's low and high nibbles), rather than interleaved as Q4_x nibbles unpack.
-fn natural(format: WeightFormat) -> bool {
-    matches!(format, WeightFormat::Q8_0 | WeightFormat::Q4_K | WeightFormat::Q5_K | WeightFormat::Q6_K) || matches!(format, WeightFormat::Affine(a) if a.bits == 8)
-}
-
-/// Signed weight quants (Q8_0; Q6_K's q − 32): activations stored as q + 128 against them.
-fn signed(format: WeightFormat) -> bool {
-    matches!(format, WeightFormat::Q8_0 | WeightFormat::Q6_K)
-}
-
-/// The accumulator start that takes out what +128-biased activations add: −128 · Σw per lane.
-fn unbias<'ctx>(cg: &Cg<'ctx>, bytes: VectorValue<'ctx>) -> VectorValue<'ctx> {
-    let bias = VectorType::const_vector(&vec![cg.ctx.i8_type().const_int(128, false); 64]);
-    ok!(cg.b.build_int_sub(cg.splat_i32(0, 16), cg.dpbusd(cg.splat_i32(0, 16), bias, bytes), ""))
-}
-
-/// Whether lane `l` (of 16) holds the step's second block.
-fn second_block(format: WeightFormat, l: u32) -> bool {
-    if natural(format) { l >= 8 } else { (l / 4) % 2 == 1 }
-}
-
-/// Where element `e` (0..32) of block `j` (0, 1) sits in the step's 64 bytes.
-fn byte_of(format: WeightFormat, j: u64, e: u64) -> u64 {
-    match format {
-        _ if natural(format) => 32 * j + e,
-        WeightFormat::Affine(_) => {
-            let i = 32 * j + e;
-            if i % 2 == 0 { i / 2 } else { 32 + i / 2 }
-        }
-        _ => 32 * (e / 16) + 16 * j + e % 16,
-    }
-}
-
-/// A row's quantised activations: bytes [K] (q, or q + 128 against Q8_0; in step order), per-lane
-/// scales and per-lane sums [K / 64][16] f32.
-pub struct Quantised<'ctx> {
-    pub q: PointerValue<'ctx>,
-    pub dxe: PointerValue<'ctx>,
-    pub sxe: PointerValue<'ctx>,
-}
-
-/// 16 lanes of `a` where the lane holds the step's first block, else `b`.
-fn by_block<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
-    let mask: Vec<_> = (0..16).map(|l| cg.ctx.bool_type().const_int(second_block(format, l) as u64, false)).collect();
-    ok!(cg.b.build_select(VectorType::const_vector(&mask), b, a, "")).into_vector_value()
-}
-
-/// a's lanes, then b's.
-fn concat<'ctx>(cg: &Cg<'ctx>, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
-    let n = a.get_type().get_size();
-    let idx: Vec<_> = (0..2 * n).map(|i| cg.i32.const_int(i as u64, false)).collect();
-    ok!(cg.b.build_shuffle_vector(a, b, VectorType::const_vector(&idx), ""))
-}
-
-/// Quantises x [K] f32 into `out` (row `r` of the tile's buffers).
-pub fn quantise_row<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, x: PointerValue<'ctx>, k: u64, out: &Quantised<'ctx>) {
-    let i8s = cg.ctx.i8_type();
-    // the step's 64 quantised elements (in element order) moved to their bytes (byte_of)
-    let mut order = vec![0u64; STEP as usize];
-    for i in 0..STEP {
-        order[byte_of(format, i / 32, i % 32) as usize] = i;
-    }
-    let order = VectorType::const_vector(&order.iter().map(|&i| cg.i32.const_int(i, false)).collect::<Vec<_>>());
-    cg.for_each(cg.int(0), cg.int(k), STEP, &mut |cg, k0| {
-        let mut d = vec![];
-        let mut s = vec![];
-        let mut bytes = vec![];
-        for j in 0..2u64 {
-            let at = cg.add(k0, cg.int(32 * j));
-            let v = [cg.load(x, at, 16), cg.load(x, cg.add(at, cg.int(16)), 16)];
-            let abs = |v: VectorValue<'ctx>| cg.fmax(v, cg.fsub(cg.splat_const(0.0, 16), v));
-            let amax = cg.hmax(cg.fmax(abs(v[0]), abs(v[1])));
-            let dj = ok!(cg.b.build_float_div(amax, cg.f32.const_float(127.0), ""));
-            let zero = ok!(cg.b.build_float_compare(inkwell::FloatPredicate::OEQ, amax, cg.f32.const_zero(), ""));
-            let inv = cg.select(zero, cg.f32.const_zero(), ok!(cg.b.build_float_div(cg.f32.const_float(127.0), amax, "")));
-            let mut sum = cg.i32.const_zero();
-            for v in v {
-                let q = cg.round_to_i32(cg.fmul(v, cg.splat(inv, 16))); // in -127..=127
-                sum = ok!(cg.b.build_int_add(sum, cg.reduce_add(q), ""));
-                let bias = if signed(format) { 128 } else { 0 };
-                bytes.push(ok!(cg.b.build_int_truncate(ok!(cg.b.build_int_add(q, cg.splat_i32(bias, 16), "")), i8s.vec_type(16), "")));
+    let chunks = |cg: &Cg<'ctx>, c0: IntValue<'ctx>, rows: IntValue<'ctx>| {
+        cg.for_each(cg.int(0), rows, 1, &mut |cg, r| {
+            prologue_row(cg, input, &ptrs, cg.add(c0, r), k, xs);
+            quantise_row(cg, xs, k, g, &x, r);
+        });
+        let tile = |cg: &Cg<'ctx>, n0: IntValue<'ctx>, groups: u64, r0: IntValue<'ctx>, tb: u64| {
+            let acc = tile_dot(cg, &p, w, k, g, &x, n0, groups, r0, tb);
+            for r in 0..tb {
+                for c in 0..groups {
+                    let t = cg.add(c0, cg.add(r0, cg.int(r)));
+                    store(cg, epilogue, &ptrs, out, n, t, cg.add(n0, cg.int(COLS as u64 * c)), ka.end, acc[(r * groups + c) as usize]);
+                }
             }
-            d.push(cg.splat(dj, 16));
-            // Σq_x · d_x, spread over the 8 lanes of the block
-            let sf = ok!(cg.b.build_signed_int_to_float(sum, cg.f32, ""));
-            s.push(cg.splat(ok!(cg.b.build_float_mul(ok!(cg.b.build_float_mul(sf, dj, "")), cg.f32.const_float(0.125), "")), 16));
-        }
-        let (a, b) = (concat(cg, bytes[0], bytes[1]), concat(cg, bytes[2], bytes[3]));
-        let step = ok!(cg.b.build_shuffle_vector(concat(cg, a, b), i8s.vec_type(64).get_undef(), order, ""));
-        cg.store_ints(cg.byte_ptr(out.q, k0), step);
-        let lane = ok!(cg.b.build_right_shift(k0, cg.int(2), false, "")); // 16 lanes per 64 elements
-        cg.store(out.dxe, lane, by_block(cg, format, d[0], d[1]));
-        cg.store(out.sxe, lane, by_block(cg, format, s[0], s[1]));
-    });
-}
-
-/// One column's weights for the step at k0: bytes (Q8_0 signed, Q4_x unsigned nibbles), the
-/// accumulator start (Q8_0: −128·Σw, else 0), per-lane d_w, and the per-lane factor of d_x·Σq_x
-/// (Q4_0: −8·d_w, Q4_1: m_w).
-pub struct Weights<'ctx> {
-    pub bytes: VectorValue<'ctx>,
-    pub start: VectorValue<'ctx>,
-    pub d: VectorValue<'ctx>,
-    pub sum_factor: Option<VectorValue<'ctx>>,
-}
-
-pub fn load_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, row: PointerValue<'ctx>, k0: IntValue<'ctx>) -> Weights<'ctx> {
-    if let WeightFormat::Affine(a) = format {
-        return affine_weights(cg, format, a, row, k0);
-    }
-    if matches!(format, WeightFormat::Q4_K | WeightFormat::Q5_K) {
-        return k4_weights(cg, format, row, k0);
-    }
-    if format == WeightFormat::Q6_K {
-        return q6_k_weights(cg, row, k0);
-    }
-    let block_bytes = format.row_bytes(32);
-    let first = cg.byte_ptr(row, cg.mul(ok!(cg.b.build_right_shift(k0, cg.int(5), false, "")), cg.int(block_bytes)));
-    let blocks = [first, cg.byte_ptr(first, cg.int(block_bytes))];
-    let i8s = cg.ctx.i8_type();
-    let concat = |a, b| concat(cg, a, b);
-    let half = |b: PointerValue<'ctx>, off: u64| f16_splat(cg, b, off, 16);
-    let d = by_block(cg, format, half(blocks[0], 0), half(blocks[1], 0));
-    if format == WeightFormat::Q8_0 {
-        let [a, b] = blocks.map(|p| cg.load_ints(cg.byte_ptr(p, cg.int(2)), i8s.vec_type(32)));
-        let bytes = concat(a, b);
-        return Weights { bytes, start: unbias(cg, bytes), d, sum_factor: None };
-    }
-    // (bytes of the nibbles, of the u32 of fifth bits; offset of the signed quants)
-    let (qs, qh, offset) = match format {
-        WeightFormat::Q4_0 => (2, None, 8.0),
-        WeightFormat::Q4_1 => (4, None, 0.0),
-        WeightFormat::Q5_0 => (6, Some(2), 16.0),
-        _ => (8, Some(4), 0.0),
-    };
-    let [a, b] = blocks.map(|p| cg.load_ints(cg.byte_ptr(p, cg.int(qs)), i8s.vec_type(16)));
-    let packed = concat(a, b); // 32 bytes: b's then b+1's
-    let splat8 = |v: u64, n: u32| VectorType::const_vector(&vec![i8s.const_int(v, false); n as usize]);
-    let low = ok!(cg.b.build_and(packed, splat8(15, 32), ""));
-    let high = ok!(cg.b.build_right_shift(packed, splat8(4, 32), false, ""));
-    let mut bytes = concat(low, high);
-    if let Some(qh) = qh {
-        // element e of block j takes bit e of its block's u32 as its fifth bit (16): each byte
-        // picks byte e / 8 of the two u32s and tests bit e % 8
-        let [h0, h1] = blocks.map(|p| cg.load_ints(cg.byte_ptr(p, cg.int(qh)), i8s.vec_type(4)));
-        let (mut pick, mut bit) = (vec![0u64; 64], vec![0u64; 64]);
-        for j in 0..2 {
-            for e in 0..32 {
-                let p = byte_of(format, j, e) as usize;
-                (pick[p], bit[p]) = (4 * j + e / 8, 1 << (e % 8));
-            }
-        }
-        let consts = |v: &[u64], ty: inkwell::types::IntType<'ctx>| VectorType::const_vector(&v.iter().map(|&x| ty.const_int(x, false)).collect::<Vec<_>>());
-        let spread = ok!(cg.b.build_shuffle_vector(concat(h0, h1), i8s.vec_type(8).get_undef(), consts(&pick, cg.i32), ""));
-        let set = ok!(cg.b.build_int_compare(inkwell::IntPredicate::NE, ok!(cg.b.build_and(spread, consts(&bit, i8s), "")), i8s.vec_type(64).const_zero(), ""));
-        bytes = ok!(cg.b.build_select(set, ok!(cg.b.build_or(bytes, splat8(16, 64), "")), bytes, "")).into_vector_value();
-    }
-    let sum_factor = match format {
-        WeightFormat::Q4_0 | WeightFormat::Q5_0 => cg.fmul(d, cg.splat_const(-offset, 16)),
-        _ => by_block(cg, format, half(blocks[0], 2), half(blocks[1], 2)),
-    };
-    Weights { bytes, start: cg.splat_i32(0, 16), d, sum_factor: Some(sum_factor) }
-}
-
-/// MLX 4- or 8-bit groups: each block's quants from its group (32 elements at its offset in the
-/// group), that group's scale as d_w and bias as the Σq_x factor.
-fn affine_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, a: crate::mlx::affine::Affine, row: PointerValue<'ctx>, k0: IntValue<'ctx>) -> Weights<'ctx> {
-    let (group, s, bits) = (a.group as u64, a.scale.bytes() as u64, a.bits as u64);
-    let shr = |v: IntValue<'ctx>, n: u64| ok!(cg.b.build_right_shift(v, cg.int(n), false, ""));
-    let blocks = [0, 1].map(|j| {
-        let e = cg.add(k0, cg.int(32 * j));
-        let at = cg.byte_ptr(row, cg.mul(shr(e, group.trailing_zeros() as u64), cg.int(a.block_bytes() as u64)));
-        let within = ok!(cg.b.build_and(e, cg.int(group - 1), ""));
-        (at, cg.byte_ptr(at, cg.add(cg.int(2 * s), shr(cg.mul(within, cg.int(bits)), 3))))
-    });
-    let scalar = |at: PointerValue<'ctx>, offset: u64| super::affine::splat_scale(cg, a.scale, at, offset, 16);
-    let d = by_block(cg, format, scalar(blocks[0].0, 0), scalar(blocks[1].0, 0));
-    let sum_factor = by_block(cg, format, scalar(blocks[0].0, s), scalar(blocks[1].0, s));
-    let i8s = cg.ctx.i8_type();
-    let [q0, q1] = blocks.map(|(_, q)| cg.load_ints(q, i8s.vec_type(4 * bits as u32)));
-    let packed = concat(cg, q0, q1);
-    let bytes = if bits == 8 {
-        packed
-    } else {
-        let splat8 = |v: u64| VectorType::const_vector(&vec![i8s.const_int(v, false); 32]);
-        concat(cg, ok!(cg.b.build_and(packed, splat8(15), "")), ok!(cg.b.build_right_shift(packed, splat8(4), false, "")))
-    };
-    Weights { bytes, start: cg.splat_i32(0, 16), d, sum_factor: Some(sum_factor) }
-}
-
-/// Q4_K / Q5_K: step i (of 4) of a super-block is sub-blocks 2i and 2i + 1, the low and high
-/// nibbles of qs[32i ..] (Q5_K's fifth bits: bits 2i and 2i + 1 of qh[l]); each sub-block's d·scale
-/// is its d_w and −dmin·min its Σq_x factor.
-fn k4_weights<'ctx>(cg: &Cg<'ctx>, format: WeightFormat, row: PointerValue<'ctx>, k0: IntValue<'ctx>) -> Weights<'ctx> {
-    let fifth = format == WeightFormat::Q5_K;
-    let shr = |v: IntValue<'ctx>, n: u64| ok!(cg.b.build_right_shift(v, cg.int(n), false, ""));
-    let block = cg.byte_ptr(row, cg.mul(shr(k0, 8), cg.int(format.row_bytes(256))));
-    let i = ok!(cg.b.build_and(shr(k0, 6), cg.int(3), ""));
-    let i8s = cg.ctx.i8_type();
-    let packed = cg.load_ints(cg.byte_ptr(block, cg.add(cg.int(if fifth { 48 } else { 16 }), cg.mul(i, cg.int(32)))), i8s.vec_type(32));
-    let splat8 = |v: IntValue<'ctx>| {
-        let one = ok!(cg.b.build_insert_element(i8s.vec_type(32).get_undef(), v, cg.int(0), ""));
-        ok!(cg.b.build_shuffle_vector(one, i8s.vec_type(32).get_undef(), cg.i32.vec_type(32).const_zero(), ""))
-    };
-    let byte = |v: u64| i8s.const_int(v, false);
-    let low = ok!(cg.b.build_and(packed, splat8(byte(15)), ""));
-    let high = ok!(cg.b.build_right_shift(packed, splat8(byte(4)), false, ""));
-    let mut bytes = concat(cg, low, high);
-    let t = |j: u64| ok!(cg.b.build_int_add(ok!(cg.b.build_int_truncate(cg.mul(i, cg.int(2)), cg.i32, "")), cg.i32.const_int(j, false), ""));
-    if fifth {
-        let qh = cg.load_ints(cg.byte_ptr(block, cg.int(16)), i8s.vec_type(32));
-        let bit = |j: u64| {
-            let shift = splat8(ok!(cg.b.build_int_truncate(t(j), i8s, "")));
-            let b = ok!(cg.b.build_and(ok!(cg.b.build_right_shift(qh, shift, false, "")), splat8(byte(1)), ""));
-            ok!(cg.b.build_left_shift(b, splat8(byte(4)), ""))
         };
-        bytes = ok!(cg.b.build_or(bytes, concat(cg, bit(0), bit(1)), ""));
-    }
-    let [(s0, m0), (s1, m1)] = [0, 1].map(|j| weight_format::k4_scale_min(cg, block, t(j), 16));
-    let negate = |m: VectorValue<'ctx>| cg.fmul(m, cg.splat_const(-1.0, 16));
-    Weights { bytes, start: cg.splat_i32(0, 16), d: by_block(cg, format, s0, s1), sum_factor: Some(by_block(cg, format, negate(m0), negate(m1))) }
+        let block = |cg: &Cg<'ctx>, n0: IntValue<'ctx>, groups: u64| {
+            let rest = cg.for_each(cg.int(0), rows, TB, &mut |cg, r0| tile(cg, n0, groups, r0, TB));
+            cg.for_each(rest, rows, 1, &mut |cg, r0| tile(cg, n0, groups, r0, 1));
+        };
+        let rest = cg.for_each(ka.begin, ka.end, CG * COLS as u64, &mut |cg, n0| block(cg, n0, CG));
+        // single groups, the last one possibly partial: n0 + 16 <= end + 15 while n0 < end
+        let past = cg.add(ka.end, cg.int(COLS as u64 - 1));
+        cg.for_each(rest, past, COLS as u64, &mut |cg, n0| block(cg, n0, 1));
+    };
+    // chunks of `chunk` rows, the last one shorter: c0 + chunk <= rows + chunk - 1 while c0 < rows
+    let past = cg.add(ka.rows, cg.int(chunk - 1));
+    cg.for_each(cg.int(0), past, chunk, &mut |cg, c0| chunks(cg, c0, cg.min(cg.int(chunk), ok!(cg.b.build_int_sub(ka.rows, c0, "")))));
+    cg.ret();
 }
 
-/// Q6_K: step i (of 4) of a super-block is half h = i / 2, 32-element parts 2(i % 2) and
-/// 2(i % 2) + 1 of it: low 4 bits from nibble i % 2 of ql[64h ..][64], high 2 bits from qh[32h + l]
-/// at bits 2k; q − 32 signed. Each 16 elements have their own scale, so each lane (4 elements)
-/// its own d_w = d · sc[8h + 2k_a + lane / 4].
-fn q6_k_weights<'ctx>(cg: &Cg<'ctx>, row: PointerValue<'ctx>, k0: IntValue<'ctx>) -> Weights<'ctx> {
-    let shr = |v: IntValue<'ctx>, n: u64| ok!(cg.b.build_right_shift(v, cg.int(n), false, ""));
-    let block = cg.byte_ptr(row, cg.mul(shr(k0, 8), cg.int(WeightFormat::Q6_K.row_bytes(256))));
-    let i = ok!(cg.b.build_and(shr(k0, 6), cg.int(3), ""));
-    let (h, odd) = (shr(i, 1), ok!(cg.b.build_and(i, cg.int(1), "")));
+/// Quantises x [K] f32 into row `r` of the chunk's buffers.
+fn quantise_row<'ctx>(cg: &Cg<'ctx>, xs: PointerValue<'ctx>, k: u64, g: u64, x: &Quantised<'ctx>, r: IntValue<'ctx>) {
     let i8s = cg.ctx.i8_type();
-    let splat8 = |v: IntValue<'ctx>, n: u32| {
-        let v = if v.get_type().get_bit_width() == 8 { v } else { ok!(cg.b.build_int_truncate(v, i8s, "")) };
-        let one = ok!(cg.b.build_insert_element(i8s.vec_type(n).get_undef(), v, cg.int(0), ""));
-        ok!(cg.b.build_shuffle_vector(one, i8s.vec_type(n).get_undef(), cg.i32.vec_type(n).const_zero(), ""))
-    };
-    let byte = |v: u64| i8s.const_int(v, false);
-    let ql = cg.load_ints(cg.byte_ptr(block, cg.mul(h, cg.int(64))), i8s.vec_type(64));
-    let low = ok!(cg.b.build_and(ok!(cg.b.build_right_shift(ql, splat8(cg.mul(odd, cg.int(4)), 64), false, "")), splat8(byte(15), 64), ""));
-    let qh = cg.load_ints(cg.byte_ptr(block, cg.add(cg.int(128), cg.mul(h, cg.int(32)))), i8s.vec_type(32));
-    let k_a = cg.mul(odd, cg.int(2));
-    let high = |j: u64| {
-        let shift = splat8(cg.mul(cg.add(k_a, cg.int(j)), cg.int(2)), 32);
-        ok!(cg.b.build_and(ok!(cg.b.build_right_shift(qh, shift, false, "")), splat8(byte(3), 32), ""))
-    };
-    let high = ok!(cg.b.build_left_shift(concat(cg, high(0), high(1)), splat8(byte(4), 64), ""));
-    let bytes = ok!(cg.b.build_int_sub(ok!(cg.b.build_or(low, high, "")), splat8(byte(32), 64), ""));
-    // the 4 scales of this step's 16-element pieces, one per 4 lanes
-    let sc = cg.load_ints(cg.byte_ptr(block, cg.add(cg.int(192), cg.add(cg.mul(h, cg.int(8)), cg.mul(k_a, cg.int(2))))), i8s.vec_type(4));
-    let sc = ok!(cg.b.build_signed_int_to_float(sc, cg.vt(4), ""));
-    let spread = VectorType::const_vector(&(0..16).map(|l| cg.i32.const_int(l / 4, false)).collect::<Vec<_>>());
-    let sc = ok!(cg.b.build_shuffle_vector(sc, cg.vt(4).get_undef(), spread, ""));
-    Weights { bytes, start: unbias(cg, bytes), d: cg.fmul(f16_splat(cg, block, 208, 16), sc), sum_factor: None }
+    cg.for_each(cg.int(0), cg.int(k), 32, &mut |cg, e| {
+        let v = [cg.load(xs, e, 16), cg.load(xs, cg.add(e, cg.int(16)), 16)];
+        let abs = |v: VectorValue<'ctx>| cg.fmax(v, cg.fsub(cg.splat_const(0.0, 16), v));
+        let amax = cg.hmax(cg.fmax(abs(v[0]), abs(v[1])));
+        let d = ok!(cg.b.build_float_div(amax, cg.f32.const_float(127.0), ""));
+        let zero = ok!(cg.b.build_float_compare(inkwell::FloatPredicate::OEQ, amax, cg.f32.const_zero(), ""));
+        let inv = cg.select(zero, cg.f32.const_zero(), ok!(cg.b.build_float_div(cg.f32.const_float(127.0), amax, "")));
+        // d_x · Σq_x of each half
+        let sums: Vec<FloatValue<'ctx>> = (0..2u64)
+            .map(|h| {
+                let q = cg.round_to_i32(cg.fmul(v[h as usize], cg.splat(inv, 16))); // in -127..=127
+                cg.store_ints(cg.byte_ptr(x.q, cg.add(cg.mul(r, cg.int(k)), cg.add(e, cg.int(16 * h)))), ok!(cg.b.build_int_truncate(q, i8s.vec_type(16), "")));
+                let s = ok!(cg.b.build_signed_int_to_float(cg.reduce_add(q), cg.f32, ""));
+                ok!(cg.b.build_float_mul(s, d, ""))
+            })
+            .collect();
+        cg.store(x.dx, row_index(cg, r, k, 32, e), cg.splat(d, 1));
+        if g == 16 {
+            cg.store(x.sx, row_index(cg, r, k, 16, e), cg.splat(sums[0], 1));
+            cg.store(x.sx, cg.add(row_index(cg, r, k, 16, e), cg.int(1)), cg.splat(sums[1], 1));
+        } else {
+            cg.store(x.sx, row_index(cg, r, k, 32, e), cg.splat(ok!(cg.b.build_float_add(sums[0], sums[1], "")), 1));
+        }
+    });
 }
 
-/// acc + this step's products of one quantised row (its bytes at `q`, lane scales at `lane`) with
-/// one column's weights.
-pub fn accumulate<'ctx>(cg: &Cg<'ctx>, acc: VectorValue<'ctx>, w: &Weights<'ctx>, x: &Quantised<'ctx>, k0: IntValue<'ctx>) -> VectorValue<'ctx> {
-    let xq = cg.load_ints(cg.byte_ptr(x.q, k0), cg.ctx.i8_type().vec_type(64));
-    // exact Σ q_x · q_w per lane
-    let dot = if w.sum_factor.is_some() { cg.dpbusd(w.start, w.bytes, xq) } else { cg.dpbusd(w.start, xq, w.bytes) };
-    let lane = ok!(cg.b.build_right_shift(k0, cg.int(2), false, ""));
-    let scale = cg.fmul(w.d, cg.load(x.dxe, lane, 16));
-    let acc = cg.fma(ok!(cg.b.build_signed_int_to_float(dot, cg.vt(16), "")), scale, acc);
-    match w.sum_factor {
-        Some(f) => cg.fma(f, cg.load(x.sxe, lane, 16), acc),
-        None => acc,
+/// Index of element e's entry in row r of a [rows, K / per] buffer.
+fn row_index<'ctx>(cg: &Cg<'ctx>, r: IntValue<'ctx>, k: u64, per: u64, e: IntValue<'ctx>) -> IntValue<'ctx> {
+    cg.add(cg.mul(r, cg.int(k / per)), ok!(cg.b.build_right_shift(e, cg.int(per.trailing_zeros() as u64), false, "")))
+}
+
+/// The f32 sums [tb][groups] (16 columns each) of rows r0.. of the chunk against the column
+/// groups from n0.
+#[allow(clippy::too_many_arguments)]
+fn tile_dot<'ctx>(cg: &Cg<'ctx>, p: &Packing, w: PointerValue<'ctx>, k: u64, g: u64, x: &Quantised<'ctx>, n0: IntValue<'ctx>, groups: u64, r0: IntValue<'ctx>, tb: u64) -> Vec<VectorValue<'ctx>> {
+    let group_bytes = cg.int(p.group_bytes(k as usize) as u64);
+    let first = ok!(cg.b.build_right_shift(n0, cg.int(COLS.trailing_zeros() as u64), false, ""));
+    let bases: Vec<_> = (0..groups).map(|c| cg.byte_ptr(w, cg.mul(cg.add(first, cg.int(c)), group_bytes))).collect();
+    let init: Vec<BasicValueEnum> = (0..tb * groups).map(|_| cg.vt(16).const_zero().into()).collect();
+    let sup = p.sup as u64;
+    cg.for_carry(cg.int(0), cg.int(k), sup, init, &mut |cg, e0, acc| {
+        let mut acc: Vec<VectorValue> = acc.into_iter().map(|a| a.into_vector_value()).collect();
+        let sb = ok!(cg.b.build_right_shift(e0, cg.int(sup.trailing_zeros() as u64), false, ""));
+        let supers: Vec<_> = bases.iter().map(|&b| cg.byte_ptr(b, cg.mul(sb, cg.int(p.super_bytes() as u64)))).collect();
+        // K-quants: the super-block's d and −dmin
+        let factors = matches!(p.scale, Scale::Factor { .. });
+        let header = |at: u64| -> Vec<VectorValue> { supers.iter().map(|&s| if factors { floats(cg, ScaleType::F16, cg.byte_ptr(s, cg.int(at)), 16) } else { cg.splat_const(1.0, 16) }).collect() };
+        let (d, neg_dmin) = (header(0), header(2 * COLS as u64));
+        for u in 0..(p.sup / p.unit) as u64 {
+            let units: Vec<_> = supers.iter().map(|&s| cg.byte_ptr(s, cg.int(p.header_bytes() as u64 + u * p.unit_bytes() as u64))).collect();
+            let scale: Vec<_> = (0..groups as usize).map(|c| unit_floats(cg, p, units[c], 0, d[c])).collect();
+            let min: Vec<_> = (0..groups as usize)
+                .map(|c| match p.min {
+                    Min::Offset(o) => cg.fmul(scale[c], cg.splat_const(o as f64, 16)),
+                    Min::Stored => unit_floats(cg, p, units[c], p.unit_scale_bytes() as u64 / 2, neg_dmin[c]),
+                })
+                .collect();
+            let quants: Vec<_> = units.iter().map(|&u| cg.byte_ptr(u, cg.int(p.unit_scale_bytes() as u64))).collect();
+            for blk in 0..(p.unit as u64).div_ceil(32) {
+                let e = cg.add(e0, cg.int(u * p.unit as u64 + 32 * blk)); // this block's first element
+                let mut ints: Vec<VectorValue> = (0..tb * groups).map(|_| cg.splat_i32(0, 16)).collect();
+                for s in 0..g / 4 {
+                    let wv: Vec<_> = quants.iter().map(|&q| weight_step(cg, p, q, 8 * blk + s)).collect();
+                    for r in 0..tb {
+                        let at = row_index(cg, cg.add(r0, cg.int(r)), k, 4, cg.add(e, cg.int(4 * s)));
+                        let xb = broadcast_i32(cg, cg.load_i32(x.q, at));
+                        for c in 0..groups {
+                            let i = (r * groups + c) as usize;
+                            ints[i] = cg.dpbusd(ints[i], wv[c as usize], xb);
+                        }
+                    }
+                }
+                for r in 0..tb {
+                    let row = cg.add(r0, cg.int(r));
+                    let dx = cg.splat(cg.extract(cg.load(x.dx, row_index(cg, row, k, 32, e), 1), 0), 16);
+                    let sx = cg.splat(cg.extract(cg.load(x.sx, row_index(cg, row, k, g, e), 1), 0), 16);
+                    for c in 0..groups as usize {
+                        let i = r as usize * groups as usize + c;
+                        let f = ok!(cg.b.build_signed_int_to_float(ints[i], cg.vt(16), ""));
+                        acc[i] = cg.fma(min[c], sx, cg.fma(f, cg.fmul(scale[c], dx), acc[i]));
+                    }
+                }
+            }
+        }
+        acc.into_iter().map(|a| a.into()).collect()
+    })
+    .1
+    .into_iter()
+    .map(|a| a.into_vector_value())
+    .collect()
+}
+
+/// A unit's 16 scales (`offset` 0) or mins (at `offset`), as f32; factors times `base` (d, −dmin).
+fn unit_floats<'ctx>(cg: &Cg<'ctx>, p: &Packing, unit: PointerValue<'ctx>, offset: u64, base: VectorValue<'ctx>) -> VectorValue<'ctx> {
+    let at = cg.byte_ptr(unit, cg.int(offset));
+    match p.scale {
+        Scale::Float(t) => floats(cg, t, at, 16),
+        Scale::Factor { signed } => {
+            let bytes = cg.load_ints(at, cg.ctx.i8_type().vec_type(16));
+            let f = if signed { ok!(cg.b.build_signed_int_to_float(bytes, cg.vt(16), "")) } else { ok!(cg.b.build_unsigned_int_to_float(bytes, cg.vt(16), "")) };
+            cg.fmul(f, base)
+        }
     }
+}
+
+/// Step `s` (4 elements of 16 columns, 64 bytes) of a unit's quants at `q`.
+fn weight_step<'ctx>(cg: &Cg<'ctx>, p: &Packing, q: PointerValue<'ctx>, s: u64) -> VectorValue<'ctx> {
+    let bytes = cg.ctx.i8_type().vec_type(64);
+    if p.bits == 8 {
+        return cg.load_ints(cg.byte_ptr(q, cg.int(64 * s)), bytes);
+    }
+    let splat8 = |v: u64| VectorType::const_vector(&vec![cg.ctx.i8_type().const_int(v, false); 64]);
+    let packed = cg.load_ints(cg.byte_ptr(q, cg.int(64 * (s / 2))), bytes);
+    let mut v = if s % 2 == 0 { ok!(cg.b.build_and(packed, splat8(15), "")) } else { ok!(cg.b.build_right_shift(packed, splat8(4), false, "")) };
+    let planes = p.unit as u64 / 8 * 64;
+    for bit in 4..p.bits as u64 {
+        let at = cg.byte_ptr(q, cg.int(planes + 8 * ((bit - 4) * p.unit as u64 / 4 + s)));
+        let mask = cg.load_ints(at, cg.i64.vec_type(1));
+        let mask = ok!(cg.b.build_bit_cast(mask, cg.ctx.bool_type().vec_type(64), "")).into_vector_value();
+        v = ok!(cg.b.build_select(mask, ok!(cg.b.build_or(v, splat8(1 << bit), "")), v, "")).into_vector_value();
+    }
+    v
+}
+
+/// An i32 in all 16 lanes, as 64 bytes.
+fn broadcast_i32<'ctx>(cg: &Cg<'ctx>, v: IntValue<'ctx>) -> VectorValue<'ctx> {
+    let v = ok!(cg.b.build_int_truncate(v, cg.i32, ""));
+    let one = ok!(cg.b.build_insert_element(cg.i32.vec_type(16).get_undef(), v, cg.int(0), ""));
+    let all = ok!(cg.b.build_shuffle_vector(one, cg.i32.vec_type(16).get_undef(), cg.i32.vec_type(16).const_zero(), ""));
+    ok!(cg.b.build_bit_cast(all, cg.ctx.i8_type().vec_type(64), "")).into_vector_value()
+}
+
+/// The epilogue on 16 columns' sums from j0 (those below `end`), stored into out [rows, n].
+#[allow(clippy::too_many_arguments)]
+fn store<'ctx>(cg: &Cg<'ctx>, epilogue: &KExpr, ptrs: &[PointerValue<'ctx>], out: PointerValue<'ctx>, n: u64, t: IntValue<'ctx>, j0: IntValue<'ctx>, end: IntValue<'ctx>, acc: VectorValue<'ctx>) {
+    let row = cg.mul(t, cg.int(n));
+    if n.is_multiple_of(COLS as u64) {
+        let y = eval(cg, epilogue, ptrs, &At { t, j: j0, width: n, lanes: 16, acc: Some(acc), inv_rms: None });
+        cg.store(out, cg.add(row, j0), y);
+        return;
+    }
+    // a width that is not whole groups: column by column
+    let stop = cg.min(end, cg.add(j0, cg.int(COLS as u64)));
+    cg.for_each(j0, stop, 1, &mut |cg, j| {
+        let lane = ok!(cg.b.build_int_sub(j, j0, ""));
+        let s = ok!(cg.b.build_extract_element(acc, lane, "")).into_float_value();
+        let y = eval(cg, epilogue, ptrs, &At { t, j, width: n, lanes: 1, acc: Some(cg.splat(s, 1)), inv_rms: None });
+        cg.store(out, cg.add(row, j), y);
+    });
 }

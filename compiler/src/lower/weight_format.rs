@@ -44,6 +44,17 @@ impl WeightFormat {
         fixed.into_iter().find(|f| f.name() == name).or_else(|| crate::mlx::affine::Affine::parse(name).map(WeightFormat::Affine))
     }
 
+    /// Whole rows of this format as f32.
+    pub fn dequantize(self, bytes: &[u8]) -> Vec<f32> {
+        match self {
+            WeightFormat::Affine(a) => a.dequantize(bytes),
+            _ => {
+                let id = crate::gguf::blocks::TYPES.iter().find(|t| t.1 == self.name()).expect("every fixed format is a GGUF type").0;
+                crate::gguf::blocks::dequantize(id, bytes)
+            }
+        }
+    }
+
     pub fn name(self) -> String {
         let fixed = match self {
             WeightFormat::F32 => "F32",
@@ -419,4 +430,14 @@ pub fn f16_to_f32<'ctx>(cg: &Cg<'ctx>, bits: VectorValue<'ctx>) -> VectorValue<'
     let inf_nan = ok!(cg.b.build_or(shifted, c(0x7f80_0000), ""));
     let value = ok!(cg.b.build_select(special, inf_nan, scaled_bits, "")).into_vector_value();
     ok!(cg.b.build_bit_cast(ok!(cg.b.build_or(value, sign, "")), cg.vt(lanes), "")).into_vector_value()
+}
+
+/// `lanes` floats of type `t` at `at` (unaligned), as f32.
+pub fn floats<'ctx>(cg: &Cg<'ctx>, t: crate::mlx::affine::ScaleType, at: PointerValue<'ctx>, lanes: u32) -> VectorValue<'ctx> {
+    use crate::mlx::affine::ScaleType;
+    match t {
+        ScaleType::F32 => cg.load(at, cg.int(0), lanes),
+        ScaleType::F16 => f16_to_f32(cg, cg.load_ints(at, cg.ctx.i16_type().vec_type(lanes))),
+        ScaleType::BF16 => bf16_to_f32(cg, cg.load_ints(at, cg.ctx.i16_type().vec_type(lanes))),
+    }
 }
