@@ -6,11 +6,19 @@ use runtime::sampler::{Sampler, SamplerConfig};
 use runtime::tokenizer::Tokenizer;
 use serde_json::Value;
 
-/// `models/NAME` (fetched by `make TARGET`) compiled, into a folder this test binary reuses.
+/// `models/NAME` (fetched by `make TARGET`) compiled, into a folder this test binary reuses;
+/// once per test binary, however many of its tests ask at the same time.
 pub fn compiled(name: &str, make_target: &str) -> PathBuf {
+    static DONE: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = done.iter().find(|(n, _)| n == name) {
+        return path.clone();
+    }
     let model = crate::root().join("models").join(name);
     assert!(model.exists(), "{} is missing: run `make {make_target}`", model.display());
-    crate::compile(&model, &crate::test_dir(make_target))
+    let path = crate::compile(&model, &crate::test_dir(make_target));
+    done.push((name.to_string(), path.clone()));
+    path
 }
 
 fn reference(name: &str) -> Value {
