@@ -121,7 +121,7 @@ fn weight_buf(source: &ModelSource, g: &Graph, n: NodeIndex, packed: bool, forma
     }
     let k = *want.last().unwrap_or(&1);
     if packed {
-        let key = format!("{name}{}#x16", rows.map_or(String::new(), |(a, b)| format!("[{a}..{b}]")));
+        let key = crate::repack::packed_name(&name, rows);
         let offset = tensors.add(key, want.clone(), info.dtype.clone(), Content::Packed { name, format, rows, k });
         return Ok(Buf::Weight { offset });
     }

@@ -19,6 +19,11 @@ use crate::gguf::blocks::{half_at, k4_quants, q4_quants, q5_quants, q6_k_quants,
 use crate::lower::weight_format::WeightFormat;
 use crate::mlx::affine::ScaleType;
 
+/// The artifact's name for rows [a, b) (all: None) of weight `name` packed.
+pub fn packed_name(name: &str, rows: Option<(usize, usize)>) -> String {
+    format!("{name}{}#x16", rows.map_or(String::new(), |(a, b)| format!("[{a}..{b}]")))
+}
+
 /// Columns interleaved in a group.
 pub const COLS: usize = 16;
 

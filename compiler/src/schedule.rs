@@ -109,7 +109,7 @@ pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of:
                         Op::HeadRmsNorm { eps, head_dim } => (KernelSpec::HeadRmsNorm { width: fixed(shape[1]), head_dim: *head_dim, eps: *eps }, Work::Rows),
                         Op::Attention { heads, kv_heads, head_dim, scale, window, softcap } => (
                             KernelSpec::Attention(AttentionSpec { heads: *heads, kv_heads: *kv_heads, head_dim: *head_dim, scale: *scale, window: *window, softcap: *softcap, kv }),
-                            Work::Heads(*heads),
+                            Work::HeadRows(*kv_heads),
                         ),
                         other => panic!("op {} cannot stand alone", other.name()),
                     };

@@ -122,7 +122,7 @@ fn run(pool: &Pool, step: &Resolved, rows: usize) {
     let (total, grain) = match step.work {
         Work::Rows => (rows, 1),
         Work::Columns(n) => (n, 16),
-        Work::Heads(h) => (h, 1),
+        Work::HeadRows(h) => (h * rows, 1),
     };
     let units = total.div_ceil(grain);
     let pieces = pool.pieces(units);

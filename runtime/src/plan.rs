@@ -40,8 +40,8 @@ pub enum Work {
     Rows,
     /// 0..n output columns
     Columns(usize),
-    /// 0..n attention heads
-    Heads(usize),
+    /// 0..n · rows items: one KV head (with its query heads) of one row each
+    HeadRows(usize),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -51,9 +51,11 @@ pub fn report(c: &Compiled, source: &str, kind: &str, tensors: &[Tensor], kv: Kv
     let mut variants: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for n in g.node_indices() {
         match &g[n].op {
-            Op::Weight { name, tied_to, .. } => {
+            Op::Weight { name, tied_to, first_row, .. } => {
                 let stored = tied_to.as_deref().unwrap_or(name);
-                let Some(t) = by_name.get(stored) else { continue };
+                // matmuls on integer dot products read their packed copy
+                let packed = crate::repack::packed_name(stored, first_row.map(|r| (r, r + g[n].shape.first().map_or(0, |d| if let Dim::Fixed(x) = d { *x } else { 0 }))));
+                let Some((stored, t)) = by_name.get_key_value(packed.as_str()).or_else(|| by_name.get_key_value(stored)) else { continue };
                 let rows = t.shape.first().copied().unwrap_or(1).max(1) as u64;
                 let whole = g.neighbors_directed(n, Direction::Outgoing).any(|c| !matches!(g[c].op, Op::Gather));
                 let bytes = if whole { t.bytes } else { t.bytes / rows };
@@ -95,7 +97,8 @@ pub fn report(c: &Compiled, source: &str, kind: &str, tensors: &[Tensor], kv: Kv
         source: source.to_string(),
         kind: kind.to_string(),
         dims: c.dims.clone(),
-        parameters: tensors.iter().filter(|t| !t.name.starts_with("kiln.")).map(|t| t.shape.iter().product::<usize>() as u64).sum(),
+        // each weight once, packed copies aside
+        parameters: tensors.iter().filter(|t| !t.name.starts_with("kiln.") && !(t.name.ends_with("#x16") && by_name.contains_key(t.name.trim_end_matches("#x16")))).map(|t| t.shape.iter().product::<usize>() as u64).sum(),
         tensor_groups: groups.into_values().collect(),
         weight_bytes_per_token: read.values().sum(),
         matmul_flops_per_token: matmul_flops,

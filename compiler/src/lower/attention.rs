@@ -1,9 +1,16 @@
-//! Attention kernels: causal grouped-query attention over the KV cache, one head per work item.
-//! Query t sees its sequence's cache rows 0..=pos[t] (from base[t]), or with a window only pos[t] - window < row <= pos[t] (the
-//! loop starts at the block holding the first of them). Online softmax over blocks of `lanes` cache rows:
-//! scores of a block form one vector, so exp runs vectorised and no score buffer is needed.
-//! Scores are soft-capped (cap · tanh(s / cap)) before masking where the model asks.
-use inkwell::values::{BasicValueEnum, FloatValue, VectorValue};
+//! Attention kernels: causal grouped-query attention over the KV cache. A work item is one query
+//! row and one KV head with all the query heads that share it, so each cache row is loaded (and
+//! converted from f16) once for the group. Items run rows in zigzag order (first, last, second,
+//! …) so that contiguous pieces of work cost about the same under the causal mask.
+//!
+//! Query t sees its sequence's cache rows 0..=pos[t] (from base[t]), or with a window only
+//! pos[t] - window < row <= pos[t] (the loop starts at the block holding the first of them).
+//! Online softmax over blocks of `lanes` cache rows: the block's keys and values are converted to
+//! f32 once into a small buffer; per query head, the block's scores form one vector (each row's
+//! dot product left as a vector, then all reduced together by a transposing tree), so masking,
+//! soft-capping (cap · tanh(s / cap)) and exp run vectorised and no score buffer is needed.
+use inkwell::values::{IntValue, PointerValue, VectorValue};
+use inkwell::types::VectorType;
 
 use super::codegen::{ok, Cg};
 use super::copy::load_kv;
@@ -18,81 +25,147 @@ pub fn lanes_dividing(cg: &Cg, n: usize) -> u32 {
     l
 }
 
+const NEG: f64 = -1e30;
+
 pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
     let AttentionSpec { heads, kv_heads, head_dim: hd, scale, window, softcap, kv } = spec.clone();
     let ka = cg.kernel(name);
     let [q, kc, vc, pos, base, out] = [0, 1, 2, 3, 4, 5].map(|i| cg.arg(&ka, i));
     let lv = lanes_dividing(cg, hd);
     let nv = hd as u64 / lv as u64;
-    let (qw, kvw, group, hd) = ((heads * hd) as u64, (kv_heads * hd) as u64, (heads / kv_heads) as u64, hd as u64);
+    let (qw, kvw, group, hd, kvh) = ((heads * hd) as u64, (kv_heads * hd) as u64, (heads / kv_heads) as u64, hd as u64, kv_heads as u64);
     let sb = cg.lanes as u64; // cache rows per block
-    const NEG: f64 = -1e30;
+    // the block's keys and values in f32 [sb, hd]; per head of the group its running max, sum, output [hd]
+    let (kb, vb) = (ok!(cg.b.build_array_alloca(cg.f32, cg.int(sb * hd), "kb")), ok!(cg.b.build_array_alloca(cg.f32, cg.int(sb * hd), "vb")));
+    let (ms, ls, os) = (ok!(cg.b.build_array_alloca(cg.f32, cg.int(group), "m")), ok!(cg.b.build_array_alloca(cg.f32, cg.int(group), "l")), ok!(cg.b.build_array_alloca(cg.f32, cg.int(group * hd), "o")));
 
-    cg.for_each(ka.begin, ka.end, 1, &mut |cg, h| {
-        let g = ok!(cg.b.build_int_unsigned_div(h, cg.int(group), ""));
+    cg.for_each(ka.begin, ka.end, 1, &mut |cg, u| {
+        let g = ok!(cg.b.build_int_unsigned_rem(u, cg.int(kvh), ""));
+        let t = zigzag(cg, ok!(cg.b.build_int_unsigned_div(u, cg.int(kvh), "")), ka.rows);
         let kv_off = cg.mul(g, cg.int(hd));
-        cg.for_each(cg.int(0), ka.rows, 1, &mut |cg, t| {
-            let p = cg.load_i32(pos, t);
-            let b = cg.load_i32(base, t);
-            let q_off = cg.add(cg.mul(t, cg.int(qw)), cg.mul(h, cg.int(hd)));
-            let qv: Vec<VectorValue> =
-                (0..nv).map(|v| cg.fmul(cg.load(q, cg.add(q_off, cg.int(v * lv as u64)), lv), cg.splat_const(scale as f64, lv))).collect();
-            let seen = cg.add(p, cg.int(1));
-            let blocks_end = cg.mul(ok!(cg.b.build_int_unsigned_div(cg.add(seen, cg.int(sb - 1)), cg.int(sb), "")), cg.int(sb));
-            // the first visible row (0 without a window), and the block it is in
-            let first = match window {
-                Some(w) => {
-                    let past = cg.lt(cg.int(w as u64), seen);
-                    ok!(cg.b.build_select(past, ok!(cg.b.build_int_sub(seen, cg.int(w as u64), "")), cg.int(0), "")).into_int_value()
+        let p = cg.load_i32(pos, t);
+        let b = cg.load_i32(base, t);
+        let q_off = cg.add(cg.mul(t, cg.int(qw)), cg.mul(g, cg.int(group * hd))); // the group's first query head
+        for h in 0..group {
+            cg.store(ms, cg.int(h), cg.splat_const(NEG, 1));
+            cg.store(ls, cg.int(h), cg.splat_const(0.0, 1));
+            (0..nv).for_each(|v| cg.store(os, cg.int(h * hd + v * lv as u64), cg.vt(lv).const_zero()));
+        }
+        let seen = cg.add(p, cg.int(1));
+        let blocks_end = cg.mul(ok!(cg.b.build_int_unsigned_div(cg.add(seen, cg.int(sb - 1)), cg.int(sb), "")), cg.int(sb));
+        // the first visible row (0 without a window), and the block it is in
+        let first = match window {
+            Some(w) => {
+                let past = cg.lt(cg.int(w as u64), seen);
+                ok!(cg.b.build_select(past, ok!(cg.b.build_int_sub(seen, cg.int(w as u64), "")), cg.int(0), "")).into_int_value()
+            }
+            None => cg.int(0),
+        };
+        let blocks_start = cg.mul(ok!(cg.b.build_int_unsigned_div(first, cg.int(sb), "")), cg.int(sb));
+        cg.for_each(blocks_start, blocks_end, sb, &mut |cg, s0| {
+            // rows past pos read row pos (masked below), so stale cache contents never enter a sum
+            for i in 0..sb {
+                let row = cg.add(cg.mul(cg.add(b, cg.min(cg.add(s0, cg.int(i)), p)), cg.int(kvw)), kv_off);
+                for v in 0..nv {
+                    let (at, to) = (cg.add(row, cg.int(v * lv as u64)), cg.int(i * hd + v * lv as u64));
+                    cg.store(kb, to, load_kv(cg, kc, at, lv, kv));
+                    cg.store(vb, to, load_kv(cg, vc, at, lv, kv));
                 }
-                None => cg.int(0),
-            };
-            let blocks_start = cg.mul(ok!(cg.b.build_int_unsigned_div(first, cg.int(sb), "")), cg.int(sb));
-            let mut init: Vec<BasicValueEnum> = vec![cg.f32.const_float(NEG).into(), cg.f32.const_zero().into()];
-            init.extend((0..nv).map(|_| BasicValueEnum::from(cg.vt(lv).const_zero())));
-            let (_, fin) = cg.for_carry(blocks_start, blocks_end, sb, init, &mut |cg, s0, c| {
-                let (m, l) = (c[0].into_float_value(), c[1].into_float_value());
-                let row = |i: u64| {
-                    let s = cg.add(s0, cg.int(i));
-                    let visible = ok!(cg.b.build_and(cg.lt(s, seen), ok!(cg.b.build_not(cg.lt(s, first), "")), ""));
-                    (visible, cg.add(cg.mul(cg.add(b, cg.min(s, p)), cg.int(kvw)), kv_off))
-                };
-                let mut scores = cg.vt(sb as u32).get_undef();
-                for i in 0..sb {
-                    let (valid, base) = row(i);
-                    let mut acc = cg.vt(lv).const_zero();
-                    for (v, qv) in qv.iter().enumerate() {
-                        acc = cg.fma(*qv, load_kv(cg, kc, cg.add(base, cg.int(v as u64 * lv as u64)), lv, kv), acc);
-                    }
-                    let mut score = cg.hsum(acc);
-                    if let Some(cap) = softcap {
-                        score = cg.extract(cg.softcap(cg.splat(score, 1), cap), 0);
-                    }
-                    let score = cg.select(valid, score, cg.f32.const_float(NEG));
-                    scores = cg.insert(scores, score, cg.int(i));
+            }
+            let visible = visible_rows(cg, s0, sb, first, seen);
+            for h in 0..group {
+                let qh = cg.add(q_off, cg.int(h * hd));
+                let qv: Vec<VectorValue> = (0..nv).map(|v| cg.fmul(cg.load(q, cg.add(qh, cg.int(v * lv as u64)), lv), cg.splat_const(scale as f64, lv))).collect();
+                let dots: Vec<VectorValue> = (0..sb)
+                    .map(|i| (0..nv).fold(cg.vt(lv).const_zero(), |acc, v| cg.fma(qv[v as usize], cg.load(kb, cg.int(i * hd + v * lv as u64), lv), acc)))
+                    .collect();
+                let mut scores = hsums(cg, &dots); // [sb]
+                if let Some(cap) = softcap {
+                    scores = cg.softcap(scores, cap);
                 }
+                let scores = ok!(cg.b.build_select(visible, scores, cg.splat_const(NEG, sb as u32), "")).into_vector_value();
+                let (m, l) = (scalar(cg, ms, h), scalar(cg, ls, h));
                 let bmax = cg.hmax(scores);
-                let m_new: FloatValue = cg.select(cg.fgt(bmax, m), bmax, m);
+                let m_new = cg.select(cg.fgt(bmax, m), bmax, m);
                 let corr = cg.extract(cg.exp(cg.fsub(cg.splat(m, 1), cg.splat(m_new, 1))), 0);
                 let w = cg.exp(cg.fsub(scores, cg.splat(m_new, sb as u32)));
                 let l_new = ok!(cg.b.build_float_add(ok!(cg.b.build_float_mul(l, corr, "")), cg.hsum(w), ""));
-                let mut o: Vec<VectorValue> = c[2..].iter().map(|v| cg.fmul(v.into_vector_value(), cg.splat(corr, lv))).collect();
-                for i in 0..sb {
-                    let (_, base) = row(i);
-                    let wi = cg.splat(cg.extract(w, i), lv);
-                    for (v, ov) in o.iter_mut().enumerate() {
-                        *ov = cg.fma(wi, load_kv(cg, vc, cg.add(base, cg.int(v as u64 * lv as u64)), lv, kv), *ov);
-                    }
+                cg.store(ms, cg.int(h), cg.splat(m_new, 1));
+                cg.store(ls, cg.int(h), cg.splat(l_new, 1));
+                for v in 0..nv {
+                    let at = cg.int(h * hd + v * lv as u64);
+                    let o = (0..sb).fold(cg.fmul(cg.load(os, at, lv), cg.splat(corr, lv)), |o, i| cg.fma(cg.splat(cg.extract(w, i), lv), cg.load(vb, cg.int(i * hd + v * lv as u64), lv), o));
+                    cg.store(os, at, o);
                 }
-                let mut next: Vec<BasicValueEnum> = vec![m_new.into(), l_new.into()];
-                next.extend(o.into_iter().map(BasicValueEnum::from));
-                next
-            });
-            let inv_l = cg.fdiv(cg.splat_const(1.0, lv), cg.splat(fin[1].into_float_value(), lv));
-            for v in 0..nv {
-                cg.store(out, cg.add(q_off, cg.int(v * lv as u64)), cg.fmul(fin[2 + v as usize].into_vector_value(), inv_l));
             }
         });
+        for h in 0..group {
+            let inv_l = cg.fdiv(cg.splat_const(1.0, lv), cg.splat(scalar(cg, ls, h), lv));
+            for v in 0..nv {
+                cg.store(out, cg.add(q_off, cg.int(h * hd + v * lv as u64)), cg.fmul(cg.load(os, cg.int(h * hd + v * lv as u64), lv), inv_l));
+            }
+        }
     });
     cg.ret();
+}
+
+/// buf[i], one f32.
+fn scalar<'ctx>(cg: &Cg<'ctx>, buf: PointerValue<'ctx>, i: u64) -> inkwell::values::FloatValue<'ctx> {
+    cg.extract(cg.load(buf, cg.int(i), 1), 0)
+}
+
+/// Row of item i in 0..rows: i = 0, 1, 2, 3, … gives rows 0, rows − 1, 1, rows − 2, ….
+fn zigzag<'ctx>(cg: &Cg<'ctx>, i: IntValue<'ctx>, rows: IntValue<'ctx>) -> IntValue<'ctx> {
+    let half = ok!(cg.b.build_right_shift(i, cg.int(1), false, ""));
+    let odd = ok!(cg.b.build_int_compare(inkwell::IntPredicate::NE, ok!(cg.b.build_and(i, cg.int(1), "")), cg.int(0), ""));
+    let from_end = ok!(cg.b.build_int_sub(ok!(cg.b.build_int_sub(rows, cg.int(1), "")), half, ""));
+    ok!(cg.b.build_select(odd, from_end, half, "")).into_int_value()
+}
+
+/// Which of the sb rows from s0 are visible: first <= s < seen.
+fn visible_rows<'ctx>(cg: &Cg<'ctx>, s0: IntValue<'ctx>, sb: u64, first: IntValue<'ctx>, seen: IntValue<'ctx>) -> VectorValue<'ctx> {
+    let i64s = cg.i64.vec_type(sb as u32);
+    let splat = |x: IntValue<'ctx>| {
+        let one = ok!(cg.b.build_insert_element(i64s.get_undef(), x, cg.int(0), ""));
+        ok!(cg.b.build_shuffle_vector(one, i64s.get_undef(), cg.i32.vec_type(sb as u32).const_zero(), ""))
+    };
+    let steps = VectorType::const_vector(&(0..sb).map(|i| cg.i64.const_int(i, false)).collect::<Vec<_>>());
+    let rows = ok!(cg.b.build_int_add(splat(s0), steps, ""));
+    let below = ok!(cg.b.build_int_compare(inkwell::IntPredicate::SLT, rows, splat(seen), ""));
+    let from = ok!(cg.b.build_int_compare(inkwell::IntPredicate::SGE, rows, splat(first), ""));
+    ok!(cg.b.build_and(below, from, ""))
+}
+
+/// The lane sums of `vs` (n vectors of n lanes, or of fewer: then one by one) as one vector:
+/// lane i = Σ vs[i]. As a tree: each level halves the lanes every input still owns and packs
+/// two vectors into one (two shuffles and an add), then one shuffle restores row order.
+fn hsums<'ctx>(cg: &Cg<'ctx>, vs: &[VectorValue<'ctx>]) -> VectorValue<'ctx> {
+    let n = vs.len() as u32;
+    let lanes = vs[0].get_type().get_size();
+    if lanes != n {
+        return (0..n).fold(cg.vt(n).get_undef(), |acc, i| cg.insert(acc, cg.hsum(vs[i as usize]), cg.int(i as u64)));
+    }
+    let idx = |v: Vec<u32>| VectorType::const_vector(&v.into_iter().map(|i| cg.i32.const_int(i as u64, false)).collect::<Vec<_>>());
+    // each vector: its lanes in groups of `width`, group k owned by input owner[k]
+    let mut level: Vec<(VectorValue, Vec<u32>)> = vs.iter().enumerate().map(|(i, &v)| (v, vec![i as u32])).collect();
+    let mut width = n;
+    while level.len() > 1 {
+        let half = width / 2;
+        level = level
+            .chunks(2)
+            .map(|pair| {
+                let ((x, ox), (y, oy)) = (&pair[0], &pair[1]);
+                let groups = ox.len() as u32;
+                // new group k (width half): lanes of x's group k (k < groups) or y's, low or high half
+                let pick = |high: u32| idx((0..2 * groups).flat_map(|k| (0..half).map(move |e| if k < groups { 0 } else { n } + (k % groups) * width + high * half + e)).collect());
+                let lo = ok!(cg.b.build_shuffle_vector(*x, *y, pick(0), ""));
+                let hi = ok!(cg.b.build_shuffle_vector(*x, *y, pick(1), ""));
+                (cg.fadd(lo, hi), [ox.clone(), oy.clone()].concat())
+            })
+            .collect();
+        width = half;
+    }
+    let (v, owner) = level.pop().unwrap();
+    let order: Vec<u32> = (0..n).map(|i| owner.iter().position(|&o| o == i).unwrap() as u32).collect();
+    ok!(cg.b.build_shuffle_vector(v, v.get_type().get_undef(), idx(order), ""))
 }
