@@ -110,8 +110,13 @@ $(LLAMA_DIR)/build/bin/llama-server: | venv
 	  "-DCMAKE_C_FLAGS=$(NO_AMX)" "-DCMAKE_CXX_FLAGS=$(NO_AMX)" >/dev/null
 	$(VENV)/bin/cmake --build $(LLAMA_DIR)/build -j$$(nproc) --target llama-bench llama-perplexity llama-server >/dev/null
 
-bench-peers: build model qwen-model peers
-	tests/bench/peers.sh $(KILN) $(LLAMA_DIR)/build/bin $(MODEL) $(QWEN)
+# SmolLM2 also as Q4_0, Q8_0 and BF16 GGUFs, made from its float folder by `kiln convert` (blocks
+# bit-exact with the gguf package's quantisers, which port ggml's reference ones).
+SMOL_GGUFS := $(foreach q,q4_0 q8_0 bf16,target/peers/SmolLM2-135M-Instruct.$(q).gguf)
+target/peers/SmolLM2-135M-Instruct.%.gguf: $(SMOL_HF) | build
+	mkdir -p target/peers && $(KILN) convert $(SMOL_HF) --to gguf --quant $* -o $@
+bench-peers: build model qwen-model peers $(SMOL_GGUFS)
+	tests/bench/peers.sh $(KILN) $(LLAMA_DIR)/build/bin $(MODEL) $(QWEN) --no-serve $(SMOL_GGUFS)
 
 # Fuzz every reader of outside bytes (tests/fuzz, cargo-fuzz on the nightly toolchain), seeded from
 # real files, FUZZ_SECONDS each (default 600). Crashes land in tests/fuzz/artifacts/TARGET/.

@@ -91,7 +91,7 @@ impl Tensors {
         }
         let (dtype, bytes) = match &content {
             Content::Weight(_, f, _) => (f.name(), f.tensor_bytes(&shape)),
-            Content::Packed { format, k, .. } => (format!("{}x16", format.name()), crate::repack::Packing::of(*format).expect("packable").tensor_bytes(shape[0], *k) as u64),
+            Content::Packed { format, k, .. } => (format!("{}x16", format.name()), crate::repack::packed_bytes(*format, shape[0], *k).expect("packable") as u64),
             Content::Rope(..) => (WeightFormat::F32.name(), WeightFormat::F32.tensor_bytes(&shape)),
         };
         let offset = self.bytes;
@@ -158,8 +158,8 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     let formats = storage::formats(g, infos, options.weights, options.quant);
     let format_of = |n: NodeIndex| storage::stored_name(g, n, infos).and_then(|name| formats.get(&name).copied()).unwrap_or(WeightFormat::F32);
     let cpu = TargetCpu::resolve(&options.target_cpu)?;
-    let int8 = |format: WeightFormat, k: usize| !options.exact && crate::lower::vnni::supports(&cpu.features, format, k);
-    let steps = schedule(g, &c.groups, &mut kernels, &format_of, options.kv, &int8);
+    let dot = |format: WeightFormat, k: usize| !options.exact && crate::lower::dot::supports(&cpu.features, format, k);
+    let steps = schedule(g, &c.groups, &mut kernels, &format_of, options.kv, &dot);
     lap("graph", &mut timings);
 
     // Tensors: every weight a step reads (tied ones resolved), then the rope tables.
@@ -191,8 +191,11 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
                             "positions" => Buf::Input(Input::Positions),
                             "logit_rows" => Buf::Input(Input::LogitRows),
                             _ if g[n].shape.first() == Some(&Dim::Context) => {
+                                let Dim::Fixed(width) = g[n].shape[1] else { unreachable!("shape-checked") };
+                                if options.kv == KvDtype::Q8_0 && !width.is_multiple_of(32) {
+                                    return Err(Error::Model(format!("{}: --kv q8_0 needs cache rows of a multiple of 32 values; this model's {name} has {width}", source.path)));
+                                }
                                 let i = caches.iter().position(|c| c.name == *name).unwrap_or_else(|| {
-                                    let Dim::Fixed(width) = g[n].shape[1] else { unreachable!("shape-checked") };
                                     caches.push(CacheSpec { name: name.clone(), width, dtype: options.kv });
                                     caches.len() - 1
                                 });

@@ -1,6 +1,9 @@
-//! Weights repacked at compile time for the integer kernels (lower/vnni.rs): 16 columns
+//! Weights repacked at compile time for the dot-product kernels (lower/dot.rs): 16 columns
 //! interleaved, so that one `vpdpbusd` multiplies 4 elements of 16 columns by 4 activations
-//! broadcast to every lane, and a block's scales are decoded once for 16 columns as vectors.
+//! broadcast to every lane (one `vdpbf16ps` 2 elements, for bf16 weights), and a block's scales
+//! are decoded once for 16 columns as vectors.
+//!
+//! BF16 [N, K]: per group of 16 columns, per pair of elements, 64 bytes: column c's two at 4c.
 //!
 //! Every format becomes unsigned quants q with, per *unit* (the elements sharing a scale: 16,
 //! 32 or an MLX group), x = scale·q + min — exactly, in f32. A matrix [N, K] is stored as
@@ -182,8 +185,27 @@ fn decode(format: WeightFormat, bytes: &[u8], k: usize) -> Row {
     r
 }
 
+/// Bytes of rows [n, k] of `format` packed, if it packs.
+pub fn packed_bytes(format: WeightFormat, n: usize, k: usize) -> Option<usize> {
+    match format {
+        WeightFormat::BF16 => Some(n.div_ceil(COLS) * COLS * k * 2),
+        _ => Packing::of(format).map(|p| p.tensor_bytes(n, k)),
+    }
+}
+
 /// Rows [n, k] of `format` (whole rows, `format.row_bytes(k)` each) in the packed layout.
 pub fn pack(format: WeightFormat, bytes: &[u8], n: usize, k: usize) -> Vec<u8> {
+    if format == WeightFormat::BF16 {
+        let mut out = vec![0u8; packed_bytes(format, n, k).unwrap()];
+        out.par_chunks_mut(COLS * k * 2).enumerate().for_each(|(g, out)| {
+            for (c, row) in bytes.chunks_exact(2 * k).skip(COLS * g).take(COLS).enumerate() {
+                for (s, pair) in row.chunks_exact(4).enumerate() {
+                    out[64 * s + 4 * c..][..4].copy_from_slice(pair);
+                }
+            }
+        });
+        return out;
+    }
     let p = Packing::of(format).expect("a packable format");
     let row_bytes = format.row_bytes(k) as usize;
     let zero = vec![0u8; row_bytes];
@@ -239,6 +261,10 @@ fn write_group(p: &Packing, rows: &[Row], k: usize, out: &mut [u8]) {
 
 /// The value of element `e` of column `c` in a packed tensor (for tests): scale · q + min.
 pub fn value(format: WeightFormat, packed: &[u8], k: usize, c: usize, e: usize) -> f32 {
+    if format == WeightFormat::BF16 {
+        let at = c / COLS * COLS * k * 2 + 64 * (e / 2) + 4 * (c % COLS) + 2 * (e % 2);
+        return ScaleType::BF16.read(&packed[at..]);
+    }
     let p = Packing::of(format).expect("a packable format");
     let g = &packed[c / COLS * p.group_bytes(k)..][..p.group_bytes(k)];
     let (c, s, u) = (c % COLS, e / p.sup, e % p.sup / p.unit);

@@ -68,8 +68,8 @@ fn label(g: &Graph, group: &Group) -> String {
 }
 
 /// `format_of` gives the stored format of a weight node (activations are f32); `kv` the cache's;
-/// `int8(format, k)` whether a matmul's activations meet its weights as 8-bit integers.
-pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of: &dyn Fn(NodeIndex) -> WeightFormat, kv: KvDtype, int8: &dyn Fn(WeightFormat, usize) -> bool) -> Vec<Scheduled> {
+/// `dot(format, k)` whether a matmul runs on dot-product instructions over its packed weight.
+pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of: &dyn Fn(NodeIndex) -> WeightFormat, kv: KvDtype, dot: &dyn Fn(WeightFormat, usize) -> bool) -> Vec<Scheduled> {
     groups
         .iter()
         .map(|group| {
@@ -90,11 +90,11 @@ pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of:
                     let (n, k) = (fixed(g[*weight].shape[0]), fixed(g[*weight].shape[1]));
                     let inputs = leaves.len();
                     let format = format_of(*weight);
-                    let int8 = int8(format, k);
-                    let mut args = vec![if int8 { ArgRef::Packed(*weight) } else { ArgRef::Node(*weight) }];
+                    let dot = dot(format, k);
+                    let mut args = vec![if dot { ArgRef::Packed(*weight) } else { ArgRef::Node(*weight) }];
                     args.extend(leaves);
                     args.push(ArgRef::Node(o));
-                    (KernelSpec::Matmul { k, n, inputs, input, epilogue, format, int8 }, args, rows_of(shape[0]), Work::Columns(n))
+                    (KernelSpec::Matmul { k, n, inputs, input, epilogue, format, dot }, args, rows_of(shape[0]), Work::Columns(n))
                 }
                 Kind::Single => {
                     let ops = operands(g, o);

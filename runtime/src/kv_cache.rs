@@ -13,7 +13,7 @@ pub struct KvCache {
 
 impl KvCache {
     pub fn new(specs: &[CacheSpec], context: usize, slots: usize) -> KvCache {
-        KvCache { buffers: specs.iter().map(|s| AlignedBuf::zeroed(slots * context * s.width * s.dtype.bytes())).collect(), context, slots }
+        KvCache { buffers: specs.iter().map(|s| AlignedBuf::zeroed(slots * context * s.dtype.row_bytes(s.width))).collect(), context, slots }
     }
 
     pub fn ptr(&self, i: usize) -> *mut u8 {
@@ -22,6 +22,6 @@ impl KvCache {
 
     /// Bytes per position of one sequence, over every layer.
     pub fn bytes_per_token(specs: &[CacheSpec]) -> usize {
-        specs.iter().map(|s| s.width * s.dtype.bytes()).sum()
+        specs.iter().map(|s| s.dtype.row_bytes(s.width)).sum()
     }
 }

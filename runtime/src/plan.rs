@@ -62,13 +62,18 @@ pub enum KvDtype {
     F32,
     /// IEEE half, rounded to nearest even: half the bytes to read per attended position.
     F16,
+    /// GGUF's Q8_0 blocks along each row (f16 d | i8 q[32], x = d·q): 34 bytes per 32 values.
+    #[serde(rename = "q8_0")]
+    Q8_0,
 }
 
 impl KvDtype {
-    pub fn bytes(self) -> usize {
+    /// Bytes of a cache row of `width` values (a multiple of 32 for Q8_0).
+    pub fn row_bytes(self, width: usize) -> usize {
         match self {
-            KvDtype::F32 => 4,
-            KvDtype::F16 => 2,
+            KvDtype::F32 => 4 * width,
+            KvDtype::F16 => 2 * width,
+            KvDtype::Q8_0 => width / 32 * 34,
         }
     }
 }

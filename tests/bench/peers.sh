@@ -3,13 +3,16 @@
 # llama.cpp vendored in PyPI's llama-cpp-python sdist, built Release with -DGGML_NATIVE=ON), on
 # the same GGUF files, in one run on this machine: prefill 512, decode at depth 0 and after 512
 # tokens, perplexity (llama-perplexity's definition), and serving N concurrent streams.
-# Every Kiln figure is a median of 3; llama-bench's are its own mean of 3.
+# Every Kiln figure is a median of 3; llama-bench's are its own mean of 3. Models after
+# `--no-serve` skip the serving comparison.
 set -euo pipefail
 KILN=$1 LLAMA=$2; shift 2
+serve=1
 ratio() { echo "scale=2; $1 / $2" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 lscpu | sed -n 's/^Model name: *//p' | head -1
 for MODEL in "$@"; do
+  if [ "$MODEL" = --no-serve ]; then serve=0; continue; fi
   ART=$(mktemp -d)/peer.kiln
   $KILN compile "$MODEL" -o "$ART" 2>/dev/null
   echo "== $(basename "$MODEL")"
@@ -37,6 +40,7 @@ print(round(pick(512, 0, 0), 1), round(pick(0, 64, 0), 1), round(pick(0, 64, 512
   k_ppl=$($KILN perplexity "$ART" tests/fixtures/perplexity.txt --ctx 128 --llama-cpp 2>/dev/null | sed -n 's/^ppl = \([0-9.]*\).*/\1/p')
   echo "perplexity       kiln $k_ppl, llama-perplexity $l_ppl -> $(ratio "$k_ppl" "$l_ppl")×"
   # serving: the same load against each server
+  [ $serve = 1 ] || continue
   for server in kiln llama; do
     LOG=$(mktemp)
     if [ $server = kiln ]; then

@@ -77,6 +77,21 @@ fn default_fast_path_keeps_the_perplexity() {
     assert_ne!(f, e, "the fast path is in use");
 }
 
+/// The default model as BF16 (`--quant bf16` from its float folder): bf16 dot products
+/// (activations rounded to bf16, where the CPU has AVX512-BF16) keep the exact path's perplexity.
+#[test]
+fn bf16_fast_path_keeps_the_perplexity() {
+    let model = root().join("models/SmolLM2-135M-Instruct-hf");
+    assert!(model.exists(), "run `make smollm2-hf`");
+    let dir = tempfile::tempdir().unwrap();
+    let bf16 = Some(compiler::lower::weight_format::WeightFormat::BF16);
+    let compiled = |exact: bool, sub: &str| compile_using(&model, &dir.path().join(sub), &compiler::compile::Options { quant: bf16, exact, ..Default::default() });
+    std::fs::create_dir_all(dir.path().join("e")).unwrap();
+    std::fs::create_dir_all(dir.path().join("f")).unwrap();
+    let (e, f) = (kiln_perplexity(&compiled(true, "e"), 128, 64), kiln_perplexity(&compiled(false, "f"), 128, 64));
+    assert!(((f - e) / e).abs() < 0.005, "bf16 fast path ppl {f}, exact {e}");
+}
+
 #[test]
 fn bad_requests_get_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();

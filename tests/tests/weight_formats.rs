@@ -27,7 +27,7 @@ fn every_format_matches_its_f32_conversion_on_every_vector_width() {
     for (_, dtype) in FORMATS {
         for target in ["host", "x86-64-v3", "x86-64"] {
             let source = reencoded("llama_tied_gqa", dtype);
-            // exact: f32 activations, as the f32 conversion's kernels have (int8_matmul.rs tests the other path)
+            // exact: f32 activations, as the f32 conversion's kernels have (dot_matmul.rs tests the other path)
             let build = |weights: WeightMode, file: &str| compile_with(&source, &dir.path().join(file), &Options { target_cpu: target.into(), weights, exact: true, ..Default::default() });
             let native = build(WeightMode::Native, "native.kiln");
             let meta = runtime::artifact::Artifact::open(&native, false).unwrap().meta;
@@ -47,7 +47,7 @@ fn k_quants_match_their_f32_conversion_on_every_vector_width() {
     for dtype in ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"] {
         let source = random_k_quant(dtype);
         for target in ["host", "x86-64-v3", "x86-64"] {
-            // exact: f32 activations, as the f32 conversion's kernels have (int8_matmul.rs tests the other path)
+            // exact: f32 activations, as the f32 conversion's kernels have (dot_matmul.rs tests the other path)
             let build = |weights: WeightMode, file: &str| compile_with(&source, &dir.path().join(file), &Options { target_cpu: target.into(), weights, exact: true, ..Default::default() });
             let native = build(WeightMode::Native, "native.kiln");
             let meta = runtime::artifact::Artifact::open(&native, false).unwrap().meta;

@@ -25,8 +25,9 @@ pub struct CompileArgs {
     /// Quantise float (f32, f16, bf16) matmul weights and embedding tables: q8_0, q4_0 or bf16
     #[arg(long, value_parser = ["q8_0", "q4_0", "bf16"])]
     pub quant: Option<String>,
-    /// How the KV cache stores keys and values: f16 (half the bytes per attended position) or f32
-    #[arg(long, value_parser = ["f16", "f32"], default_value = "f16")]
+    /// How the KV cache stores keys and values: f16 (half the bytes per attended position), q8_0
+    /// (GGUF's 8-bit blocks of 32: 34 bytes per 32 values) or f32
+    #[arg(long, value_parser = ["f16", "q8_0", "f32"], default_value = "f16")]
     pub kv: String,
     /// Keep every value Kiln computes in f32 — the KV cache, and matmul activations (no 8-bit
     /// integer dot products) — for comparisons with references
@@ -57,7 +58,12 @@ pub fn compile(args: CompileArgs) -> Result<()> {
     bar.enable_steady_tick(Duration::from_millis(100));
     bar.set_message("reading the model");
     let source = compiler::load_model(&args.model)?;
-    let kv = if args.exact || args.kv == "f32" { KvDtype::F32 } else { KvDtype::F16 };
+    let kv = match args.kv.as_str() {
+        _ if args.exact => KvDtype::F32,
+        "f32" => KvDtype::F32,
+        "q8_0" => KvDtype::Q8_0,
+        _ => KvDtype::F16,
+    };
     let quant = args.quant.as_deref().and_then(|q| compiler::lower::weight_format::WeightFormat::from_name(&q.to_uppercase()));
     let options = Options { target_cpu: args.target_cpu.clone(), weights: args.weights, emit_llvm: args.emit_llvm.clone(), kv, quant, exact: args.exact, ..Default::default() };
     let bytes_style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})").unwrap().progress_chars("=> ");

@@ -65,10 +65,10 @@ pub fn report(c: &Compiled, source: &str, kind: &str, tensors: &[Tensor], kv: Kv
             Op::Matmul => matmul_flops += 2 * numel(g, crate::unroll::operands(g, n)[1]),
             Op::Attention { heads, kv_heads, head_dim, window, .. } => attention.push(AttentionCost {
                 flops_per_position: 4 * (*heads * *head_dim) as u64,
-                kv_bytes_per_position: 2 * (kv.bytes() * *kv_heads * *head_dim) as u64,
+                kv_bytes_per_position: 2 * kv.row_bytes(*kv_heads * *head_dim) as u64,
                 window: *window,
             }),
-            Op::Input { .. } if g[n].shape.first() == Some(&Dim::Context) => kv_bytes += width(g, n) * kv.bytes() as u64,
+            Op::Input { .. } if g[n].shape.first() == Some(&Dim::Context) => kv_bytes += kv.row_bytes(width(g, n) as usize) as u64,
             _ => {}
         }
         if let (Some(l), Op::Attention { .. } | Op::Rope { .. }) = (g[n].layer, &g[n].op) {
@@ -115,15 +115,15 @@ pub fn report(c: &Compiled, source: &str, kind: &str, tensors: &[Tensor], kv: Kv
         },
         target: None,
         kernels: None,
-        int8_matmuls: 0,
+        dot_matmuls: 0,
     }
 }
 
 /// The report an artifact stores: its tensors as written, its target and how many kernels.
 pub fn artifact_report(c: &Compiled, source: &str, entries: &[runtime::artifact::TensorEntry], kv: KvDtype, target: String, kernels: &crate::lower::kernel::KernelSet) -> Report {
     let tensors: Vec<Tensor> = entries.iter().map(|t| Tensor { name: t.name.clone(), shape: t.shape.clone(), source_dtype: t.source_dtype.clone(), dtype: t.dtype.clone(), bytes: t.bytes }).collect();
-    let int8_matmuls = kernels.specs.iter().filter(|s| matches!(s, crate::lower::kernel::KernelSpec::Matmul { int8: true, .. })).count();
-    Report { target: Some(target), kernels: Some(kernels.specs.len()), int8_matmuls, ..report(c, source, "artifact", &tensors, kv) }
+    let dot_matmuls = kernels.specs.iter().filter(|s| matches!(s, crate::lower::kernel::KernelSpec::Matmul { dot: true, .. })).count();
+    Report { target: Some(target), kernels: Some(kernels.specs.len()), dot_matmuls, ..report(c, source, "artifact", &tensors, kv) }
 }
 
 /// The report and fused graph of an artifact, or of a model (HF folder or GGUF) not compiled yet.

@@ -210,6 +210,15 @@ impl<'ctx> Cg<'ctx> {
         ok!(self.b.build_call(f, &[acc.into(), a.into(), b.into()], "")).try_as_basic_value().basic().unwrap().into_vector_value()
     }
 
+    /// `vdpbf16ps`: each of acc's 16 f32 lanes plus the 2 products of its bf16 pair of `a` and
+    /// of `b`, 64 bytes each.
+    pub fn dpbf16ps(&self, acc: VectorValue<'ctx>, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        let f = Intrinsic::find("llvm.x86.avx512bf16.dpbf16ps.512").unwrap().get_declaration(&self.module, &[]).unwrap();
+        let params = f.get_type().get_param_types();
+        let [a, b] = [(a, 1), (b, 2)].map(|(v, i)| ok!(self.b.build_bit_cast(v, params[i].into_vector_type(), "")).into_vector_value());
+        ok!(self.b.build_call(f, &[acc.into(), a.into(), b.into()], "")).try_as_basic_value().basic().unwrap().into_vector_value()
+    }
+
     pub fn fmax(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
         self.intrinsic("llvm.maxnum", a.get_type(), &[a.into(), b.into()]).into_vector_value()
     }

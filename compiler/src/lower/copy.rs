@@ -1,10 +1,11 @@
 //! Row copies: gather (embedding lookup in any weight format, logit-row selection) and the
-//! KV-cache write and read (f32, or f16 converted on the way).
+//! KV-cache write and read (f32; f16 converted on the way; Q8_0 blocks of 32 quantised on the way:
+//! d = max|x| / 127 stored as f16, q = round-half-even(x / d)).
 use inkwell::values::{IntValue, PointerValue, VectorValue};
 use runtime::plan::KvDtype;
 
-use super::codegen::Cg;
-use super::weight_format::{f16_to_f32, f32_to_f16, WeightFormat};
+use super::codegen::{ok, Cg};
+use super::weight_format::{f16_splat, f16_to_f32, f32_to_f16, WeightFormat};
 
 /// out[t] = f32(table[idx[t]])      args: table, idx, out
 pub fn gather<'ctx>(cg: &mut Cg<'ctx>, name: &str, width: usize, format: WeightFormat) {
@@ -29,18 +30,22 @@ pub fn gather<'ctx>(cg: &mut Cg<'ctx>, name: &str, width: usize, format: WeightF
     cg.ret();
 }
 
-/// cache[base[t] + pos[t]] = x[t], as f16 for an f16 cache      args: cache, x, pos, base
+/// cache[base[t] + pos[t]] = x[t], in the cache's dtype      args: cache, x, pos, base
 pub fn kv_write(cg: &mut Cg, name: &str, width: usize, dtype: KvDtype) {
     let ka = cg.kernel(name);
     let [cache, x, pos, base] = [0, 1, 2, 3].map(|i| cg.arg(&ka, i));
     let w = width as u64;
     cg.for_each(ka.begin, ka.end, 1, &mut |cg, t| {
         let (from, to) = (cg.mul(t, cg.int(w)), cg.mul(cg.add(cg.load_i32(base, t), cg.load_i32(pos, t)), cg.int(w)));
+        if dtype == KvDtype::Q8_0 {
+            return q8_0_row(cg, cg.byte_ptr(x, cg.mul(from, cg.int(4))), cg.byte_ptr(cache, cg.mul(ok!(cg.b.build_right_shift(to, cg.int(5), false, "")), cg.int(34))), w);
+        }
         cg.for_lanes(cg.int(0), cg.int(w), &mut |cg, j, lanes| {
             let v = cg.load(x, cg.add(from, j), lanes);
             match dtype {
                 KvDtype::F32 => cg.store(cache, cg.add(to, j), v),
                 KvDtype::F16 => cg.store_ints(cg.byte_ptr(cache, cg.mul(cg.add(to, j), cg.int(2))), f32_to_f16(cg, v)),
+                KvDtype::Q8_0 => unreachable!("written by blocks above"),
             }
         });
     });
@@ -52,5 +57,29 @@ pub fn load_kv<'ctx>(cg: &Cg<'ctx>, cache: PointerValue<'ctx>, idx: IntValue<'ct
     match dtype {
         KvDtype::F32 => cg.load(cache, idx, lanes),
         KvDtype::F16 => f16_to_f32(cg, cg.load_ints(cg.byte_ptr(cache, cg.mul(idx, cg.int(2))), cg.ctx.i16_type().vec_type(lanes))),
+        KvDtype::Q8_0 => {
+            // lanes within one block: d at its start, the quants after
+            let block = cg.byte_ptr(cache, cg.mul(ok!(cg.b.build_right_shift(idx, cg.int(5), false, "")), cg.int(34)));
+            let q = cg.load_ints(cg.byte_ptr(block, cg.add(cg.int(2), ok!(cg.b.build_and(idx, cg.int(31), "")))), cg.ctx.i8_type().vec_type(lanes));
+            cg.fmul(ok!(cg.b.build_signed_int_to_float(q, cg.vt(lanes), "")), f16_splat(cg, block, 0, lanes))
+        }
     }
+}
+
+/// One row [w] of f32 at x into Q8_0 blocks at `out`.
+fn q8_0_row<'ctx>(cg: &Cg<'ctx>, x: PointerValue<'ctx>, out: PointerValue<'ctx>, w: u64) {
+    cg.for_each(cg.int(0), cg.int(w), 32, &mut |cg, e| {
+        let v = [cg.load(x, e, 16), cg.load(x, cg.add(e, cg.int(16)), 16)];
+        let abs = |v: VectorValue<'ctx>| cg.fmax(v, cg.fsub(cg.splat_const(0.0, 16), v));
+        let amax = cg.hmax(cg.fmax(abs(v[0]), abs(v[1])));
+        let zero = ok!(cg.b.build_float_compare(inkwell::FloatPredicate::OEQ, amax, cg.f32.const_zero(), ""));
+        let inv = cg.select(zero, cg.f32.const_zero(), ok!(cg.b.build_float_div(cg.f32.const_float(127.0), amax, "")));
+        let block = cg.byte_ptr(out, cg.mul(ok!(cg.b.build_right_shift(e, cg.int(5), false, "")), cg.int(34)));
+        let d = ok!(cg.b.build_float_div(amax, cg.f32.const_float(127.0), ""));
+        cg.store_ints(block, f32_to_f16(cg, cg.splat(d, 1)));
+        for (h, v) in v.into_iter().enumerate() {
+            let q = cg.round_to_i32(cg.fmul(v, cg.splat(inv, 16)));
+            cg.store_ints(cg.byte_ptr(block, cg.int(2 + 16 * h as u64)), ok!(cg.b.build_int_truncate(q, cg.ctx.i8_type().vec_type(16), "")));
+        }
+    });
 }

@@ -13,8 +13,9 @@ pub enum KernelSpec {
     /// args: `inputs` leaves, then out [rows, width].  Work: rows.
     Map { width: usize, inputs: usize, expr: KExpr },
     /// args: weight [n, k] in `format`, `inputs` leaves (slots 1..), then out [rows, n].  Work: columns n.
-    /// `int8`: activations quantised to 8 bits per block, integer dot products (lower/vnni.rs).
-    Matmul { k: usize, n: usize, inputs: usize, input: KExpr, epilogue: KExpr, format: WeightFormat, int8: bool },
+    /// `dot`: the weight packed 16 columns at a time (repack.rs) and met by dot-product
+    /// instructions — 8-bit integer activations, or bf16 ones for bf16 weights (lower/dot.rs).
+    Matmul { k: usize, n: usize, inputs: usize, input: KExpr, epilogue: KExpr, format: WeightFormat, dot: bool },
     /// args: table [_, width] in `format`, idx [rows] i32, out [rows, width].  Work: rows.
     Gather { width: usize, format: WeightFormat },
     /// args: x [rows, width], pos [rows] i32, table [context, rotary_dim] (cos | sin), out.  Work: rows.

@@ -4,14 +4,14 @@
 //! tile first evaluates the fused prologue (norm · gain, …) once into a stack buffer xs[TB][K];
 //! the NB weight rows then stream past it, dequantised in registers a step at a time
 //! (weight_format.rs). Decode (1 row) takes the TB = 1 path: a pure weight stream, bound by
-//! memory bandwidth. With `int8` the matmul is vnni.rs's instead: integer dot products on
-//! weights repacked 16 columns at a time.
+//! memory bandwidth. With `dot` the matmul is dot.rs's instead: dot-product instructions (int8,
+//! bf16) on weights repacked 16 columns at a time.
 use inkwell::values::{BasicValueEnum, IntValue, PointerValue};
 
 use super::codegen::{ok, Cg};
 use super::expr::{eval, inv_rms, At};
 use super::kernel::KExpr;
-use super::vnni;
+use super::dot;
 use super::weight_format::WeightFormat;
 
 /// Columns per block: decode (one row) streams more weight rows at once to keep more loads and
@@ -30,9 +30,9 @@ pub fn prologue_row<'ctx>(cg: &Cg<'ctx>, input: &KExpr, ptrs: &[PointerValue<'ct
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usize, input: &KExpr, epilogue: &KExpr, format: WeightFormat, int8: bool) {
-    if int8 {
-        return vnni::emit(cg, name, k, n, inputs, input, epilogue, format);
+pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usize, input: &KExpr, epilogue: &KExpr, format: WeightFormat, dot: bool) {
+    if dot {
+        return dot::emit(cg, name, k, n, inputs, input, epilogue, format);
     }
     let ka = cg.kernel(name);
     let ptrs: Vec<PointerValue<'ctx>> = (0..=inputs).map(|i| cg.arg(&ka, i)).collect();

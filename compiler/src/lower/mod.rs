@@ -3,6 +3,7 @@ pub mod affine;
 pub mod attention;
 pub mod codegen;
 pub mod copy;
+pub mod dot;
 pub mod expr;
 pub mod kernel;
 pub mod map;
@@ -10,7 +11,6 @@ pub mod matmul;
 pub mod norm;
 pub mod rope;
 pub mod target;
-pub mod vnni;
 pub mod weight_format;
 
 use inkwell::context::Context;
@@ -35,7 +35,7 @@ pub fn build(kernels: &KernelSet, cpu: &TargetCpu) -> Result<(String, Vec<u8>)> 
 pub fn emit(cg: &mut Cg, name: &str, spec: &KernelSpec) {
     match spec {
         KernelSpec::Map { width, inputs, expr } => map::emit(cg, name, *width, *inputs, expr),
-        KernelSpec::Matmul { k, n, inputs, input, epilogue, format, int8 } => matmul::emit(cg, name, *k, *n, *inputs, input, epilogue, *format, *int8),
+        KernelSpec::Matmul { k, n, inputs, input, epilogue, format, dot } => matmul::emit(cg, name, *k, *n, *inputs, input, epilogue, *format, *dot),
         KernelSpec::Gather { width, format } => copy::gather(cg, name, *width, *format),
         KernelSpec::KvWrite { width, dtype } => copy::kv_write(cg, name, *width, *dtype),
         KernelSpec::Rope { width, head_dim, rotary_dim } => rope::emit(cg, name, *width, *head_dim, *rotary_dim),

@@ -49,7 +49,7 @@ pub struct Report {
     pub kernels: Option<usize>,
     /// Of those, matmuls on 8-bit integer dot products (artifacts).
     #[serde(default)]
-    pub int8_matmuls: usize,
+    pub dot_matmuls: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -111,8 +111,8 @@ impl Report {
         }
         let _ = writeln!(o, "\nfused graph  {} ops -> {} kernels launched per pass ({} matmuls with fused prologue/epilogue)", self.fused.ops, self.fused.groups, self.fused.matmuls);
         if let (Some(t), Some(k)) = (&self.target, self.kernels) {
-            let int8 = if self.int8_matmuls > 0 { format!(" ({} matmuls on 8-bit integer dot products)", self.int8_matmuls) } else { String::new() };
-            let _ = writeln!(o, "compiled     {k} distinct kernels for {t}{int8}");
+            let dot = if self.dot_matmuls > 0 { format!(" ({} matmuls on packed weights and dot-product instructions)", self.dot_matmuls) } else { String::new() };
+            let _ = writeln!(o, "compiled     {k} distinct kernels for {t}{dot}");
         }
         let _ = writeln!(o, "layer 0 and outside the layers:");
         for l in &self.fused.lines {

@@ -1,5 +1,7 @@
-//! Integer matmuls (AVX512-VNNI `vpdpbusd`) on weights repacked 16 columns at a time
-//! (repack.rs): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K and MLX's 4-, 5-, 6- and 8-bit groups.
+//! Matmuls on dot-product instructions over weights repacked 16 columns at a time (repack.rs):
+//! AVX512-VNNI `vpdpbusd` for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K and MLX's 4-, 5-, 6- and
+//! 8-bit groups; AVX512-BF16 `vdpbf16ps` for BF16 weights, whose activations are rounded to bf16
+//! (to nearest even) once per row and meet 2 elements of 16 columns per instruction.
 //!
 //! As llama.cpp does, each activation row is quantised once to 8 bits per block of 32 (d_x =
 //! max|x| / 127, q_x = round(x / d_x)); with x_w = scale·q_w + min per unit of the weights,
@@ -30,12 +32,18 @@ const CG: u64 = 2;
 /// Quantised activation bytes a row chunk may hold on the stack.
 const CHUNK_BYTES: u64 = 256 * 1024;
 
-/// Whether a matmul on `format` with rows of `k` runs on integer dot products on a target with
-/// `features` (LLVM names).
+/// Whether a matmul on `format` with rows of `k` runs on dot-product instructions on a target
+/// with `features` (LLVM names).
 pub fn supports(features: &[String], format: WeightFormat, k: usize) -> bool {
     let has = |f: &str| features.iter().any(|x| x == f);
-    has("avx512vnni") && has("avx512bw") && Packing::of(format).is_some_and(|p| p.fits(k))
+    match format {
+        WeightFormat::BF16 => has("avx512bf16") && has("avx512bw") && k.is_multiple_of(BF16_STEP as usize),
+        _ => has("avx512vnni") && has("avx512bw") && Packing::of(format).is_some_and(|p| p.fits(k)),
+    }
 }
+
+/// Elements of a bf16 loop step (16 instructions of 2).
+const BF16_STEP: u64 = 32;
 
 /// A chunk's quantised rows: bytes [rows, K], d_x [rows, K / 32], d_x·Σq_x [rows, K / g] per
 /// g = min(unit, 32) elements.
@@ -47,26 +55,33 @@ struct Quantised<'ctx> {
 
 #[allow(clippy::too_many_arguments)]
 pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usize, input: &KExpr, epilogue: &KExpr, format: WeightFormat) {
-    let p = Packing::of(format).expect("checked by supports");
+    let p = Packing::of(format);
     let ka = cg.kernel(name);
     let ptrs: Vec<PointerValue<'ctx>> = (0..=inputs).map(|i| cg.arg(&ka, i)).collect();
     let (w, out) = (ptrs[0], cg.arg(&ka, inputs + 1));
     let (k, n) = (k as u64, n as u64);
-    let g = p.unit.min(32) as u64;
-    let chunk = (CHUNK_BYTES / k).clamp(TB, 128) / TB * TB;
+    let g = p.map_or(32, |p| p.unit.min(32) as u64);
+    let x_bytes = if p.is_some() { 1 } else { 2 }; // per activation: i8 or bf16
+    let chunk = (CHUNK_BYTES / (x_bytes * k)).clamp(TB, 128) / TB * TB;
     let xs = ok!(cg.b.build_array_alloca(cg.f32, cg.int(k), "xs")); // [K]
     let x = Quantised {
-        q: ok!(cg.b.build_array_alloca(cg.i32, cg.int(chunk * k / 4), "xq")), // [chunk, K] bytes
+        q: ok!(cg.b.build_array_alloca(cg.i32, cg.int(chunk * k * x_bytes / 4), "xq")), // [chunk, K] i8 or bf16
         dx: ok!(cg.b.build_array_alloca(cg.f32, cg.int(chunk * k / 32), "dx")), // [chunk, K / 32]
         sx: ok!(cg.b.build_array_alloca(cg.f32, cg.int(chunk * k / g), "sx")), // [chunk, K / g]
     };
     let chunks = |cg: &Cg<'ctx>, c0: IntValue<'ctx>, rows: IntValue<'ctx>| {
         cg.for_each(cg.int(0), rows, 1, &mut |cg, r| {
             prologue_row(cg, input, &ptrs, cg.add(c0, r), k, xs);
-            quantise_row(cg, xs, k, g, &x, r);
+            match p {
+                Some(_) => quantise_row(cg, xs, k, g, &x, r),
+                None => bf16_row(cg, xs, k, x.q, r),
+            }
         });
         let tile = |cg: &Cg<'ctx>, n0: IntValue<'ctx>, groups: u64, r0: IntValue<'ctx>, tb: u64| {
-            let acc = tile_dot(cg, &p, w, k, g, &x, n0, groups, r0, tb);
+            let acc = match &p {
+                Some(p) => tile_dot(cg, p, w, k, g, &x, n0, groups, r0, tb),
+                None => tile_dot_bf16(cg, w, k, x.q, n0, groups, r0, tb),
+            };
             for r in 0..tb {
                 for c in 0..groups {
                     let t = cg.add(c0, cg.add(r0, cg.int(r)));
@@ -116,6 +131,46 @@ fn quantise_row<'ctx>(cg: &Cg<'ctx>, xs: PointerValue<'ctx>, k: u64, g: u64, x: 
             cg.store(x.sx, row_index(cg, r, k, 32, e), cg.splat(ok!(cg.b.build_float_add(sums[0], sums[1], "")), 1));
         }
     });
+}
+
+/// Rounds x [K] f32 to bf16 (to nearest even) into row `r` of xq [rows, K].
+fn bf16_row<'ctx>(cg: &Cg<'ctx>, xs: PointerValue<'ctx>, k: u64, xq: PointerValue<'ctx>, r: IntValue<'ctx>) {
+    let (i32s, c) = (cg.i32.vec_type(16), |v: u64| cg.splat_i32(v, 16));
+    cg.for_each(cg.int(0), cg.int(k), 16, &mut |cg, e| {
+        let bits = ok!(cg.b.build_bit_cast(cg.load(xs, e, 16), i32s, "")).into_vector_value();
+        let odd = ok!(cg.b.build_and(ok!(cg.b.build_right_shift(bits, c(16), false, "")), c(1), ""));
+        let rounded = ok!(cg.b.build_right_shift(ok!(cg.b.build_int_add(bits, ok!(cg.b.build_int_add(odd, c(0x7fff), "")), "")), c(16), false, ""));
+        let half = ok!(cg.b.build_int_truncate(rounded, cg.ctx.i16_type().vec_type(16), ""));
+        cg.store_ints(cg.byte_ptr(xq, cg.mul(cg.add(cg.mul(r, cg.int(k)), e), cg.int(2))), half);
+    });
+}
+
+/// The f32 sums [tb][groups] of rows r0.. (bf16 in xq) against packed BF16 column groups from n0:
+/// per pair of elements, one `vdpbf16ps` per row and group.
+#[allow(clippy::too_many_arguments)]
+fn tile_dot_bf16<'ctx>(cg: &Cg<'ctx>, w: PointerValue<'ctx>, k: u64, xq: PointerValue<'ctx>, n0: IntValue<'ctx>, groups: u64, r0: IntValue<'ctx>, tb: u64) -> Vec<VectorValue<'ctx>> {
+    let bases: Vec<_> = (0..groups).map(|c| cg.byte_ptr(w, cg.mul(cg.add(n0, cg.int(COLS as u64 * c)), cg.int(2 * k)))).collect();
+    let init: Vec<BasicValueEnum> = (0..tb * groups).map(|_| cg.vt(16).const_zero().into()).collect();
+    cg.for_carry(cg.int(0), cg.int(k), BF16_STEP, init, &mut |cg, e0, acc| {
+        let mut acc: Vec<VectorValue> = acc.into_iter().map(|a| a.into_vector_value()).collect();
+        for s in 0..BF16_STEP / 2 {
+            let e = cg.add(e0, cg.int(2 * s)); // this pair's first element
+            let wv: Vec<_> = bases.iter().map(|&b| cg.load_ints(cg.byte_ptr(b, cg.mul(e, cg.int(32))), cg.ctx.i8_type().vec_type(64))).collect();
+            for r in 0..tb {
+                let at = row_index(cg, cg.add(r0, cg.int(r)), k, 2, e); // the pair as one i32
+                let xb = broadcast_i32(cg, cg.load_i32(xq, at));
+                for c in 0..groups as usize {
+                    let i = r as usize * groups as usize + c;
+                    acc[i] = cg.dpbf16ps(acc[i], wv[c], xb);
+                }
+            }
+        }
+        acc.into_iter().map(|a| a.into()).collect()
+    })
+    .1
+    .into_iter()
+    .map(|a| a.into_vector_value())
+    .collect()
 }
 
 /// Index of element e's entry in row r of a [rows, K / per] buffer.

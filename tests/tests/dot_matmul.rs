@@ -1,8 +1,11 @@
-//! The int8 matmul kernels (AVX512-VNNI, lower/vnni.rs) against their definition: activations
-//! quantised per block of 32 (d = max|x| / 127, q = round-half-even(x / d)), exact integer dot
-//! products with the weights' quants, scaled per block — computed here in f64. On random Q8_0,
-//! Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K blocks and MLX 4- and 8-bit groups (of 32, 64, 128; f32, f16, bf16 scales), with outlier activations, several rows, widths that leave column
-//! tails. Skipped (and said so) on a CPU without AVX512-VNNI; the f32 path is tested everywhere.
+//! The dot-product matmul kernels (lower/dot.rs) against their definition, on weights packed as
+//! `kiln compile` packs them (repack.rs). Int8 (AVX512-VNNI): activations quantised per block of
+//! 32 (d = max|x| / 127, q = round-half-even(x / d)), exact integer dot products with the weights'
+//! quants, scaled per block — computed here in f64 — on random Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
+//! Q5_K and Q6_K blocks and MLX 4-, 5-, 6- and 8-bit groups (of 32, 64, 128; f32, f16, bf16 scales).
+//! BF16 (AVX512-BF16): activations rounded to bf16, products summed in f64. With outlier
+//! activations, 1, 6 and 130 rows, column ranges split as threads split them, a width that ends in
+//! a partial group. Each format is skipped (and said so) on a CPU without its instruction.
 use compiler::mlx::affine::{Affine, ScaleType};
 use compiler::lower::kernel::{KExpr, KernelSet, KernelSpec};
 use compiler::lower::target::TargetCpu;
@@ -23,6 +26,7 @@ fn random_blocks(format: WeightFormat, n: usize, k: usize, seed: u64) -> Vec<u8>
     let mut bytes: Vec<u8> = (0..format.row_bytes(k) as usize * n).map(|_| next(&mut s) as u8).collect();
     let mut value = || (next(&mut s) % 2000) as f32 / 20000.0 - 0.05;
     match format {
+        WeightFormat::BF16 => return (0..n * k).flat_map(|_| half::bf16::from_f32(value() * 20.0).to_le_bytes()).collect(),
         WeightFormat::Affine(a) => {
             let sb = a.scale.bytes();
             for b in (0..bytes.len()).step_by(a.block_bytes()) {
@@ -101,6 +105,10 @@ fn block_quants(bytes: &[u8], format: WeightFormat, k: usize, c: usize, b: usize
 
 /// The kernel's definition for one row x against dequantised-by-block weights.
 fn reference(x: &[f32], n: usize, bytes: &[u8], format: WeightFormat, k: usize) -> Vec<f32> {
+    if format == WeightFormat::BF16 {
+        let w = format.dequantize(bytes);
+        return (0..n).map(|c| (0..k).map(|e| half::bf16::from_f32(x[e]).to_f64() * w[c * k + e] as f64).sum::<f64>() as f32).collect();
+    }
     // quantise x per block
     let mut q = vec![0i32; k];
     let mut d = vec![0f64; k / 32];
@@ -128,12 +136,8 @@ fn reference(x: &[f32], n: usize, bytes: &[u8], format: WeightFormat, k: usize) 
 }
 
 #[test]
-fn int8_matmuls_compute_their_definition() {
+fn dot_matmuls_compute_their_definition() {
     let cpu = TargetCpu::resolve("host").unwrap();
-    if !compiler::lower::vnni::supports(&cpu.features, WeightFormat::Q8_0, 64) {
-        eprintln!("this CPU has no AVX512-VNNI: the int8 kernels are not built here");
-        return;
-    }
     // rows of whole K-quant super-blocks (256); 37 columns: two whole groups of 16 and a part;
     // 130 rows: more than a chunk of quantised rows (128 here)
     let (k, n, rows) = (768usize, 37usize, 130usize);
@@ -158,11 +162,16 @@ fn int8_matmuls_compute_their_definition() {
         affine(8, 128, ScaleType::F32),
         affine(5, 32, ScaleType::F16),
         affine(6, 64, ScaleType::BF16),
+        WeightFormat::BF16,
     ];
     for (seed, format) in formats.into_iter().enumerate() {
+        if !compiler::lower::dot::supports(&cpu.features, format, k) {
+            eprintln!("this CPU lacks the dot-product instruction for {format:?} (AVX512-VNNI, AVX512-BF16): not built here");
+            continue;
+        }
         let bytes = random_blocks(format, n, k, 14 + seed as u64);
         let mut kernels = KernelSet::default();
-        let spec = KernelSpec::Matmul { k, n, inputs: 1, input: KExpr::Row(1), epilogue: KExpr::Acc, format, int8: true };
+        let spec = KernelSpec::Matmul { k, n, inputs: 1, input: KExpr::Row(1), epilogue: KExpr::Acc, format, dot: true };
         let name = kernels.intern(spec);
         let (_, code) = compiler::lower::build(&kernels, &cpu).unwrap();
         let loaded = runtime::kernels::Kernels::load(&code, &[&name]).unwrap();
