@@ -32,7 +32,7 @@ def quantize_cases(rng):
     rows[1, :32] = np.arange(32, dtype=np.float32) / 2 - 8
     rows[2, 5] = -50
     values = rows.reshape(-1)
-    return {"values": [float(v) for v in values], **{t.name: quantize(values, t).tobytes().hex() for t in (T.Q8_0, T.Q4_0, T.BF16)}}
+    return {"values": [float(v) for v in values], **{t.name: quantize(values, t).tobytes().hex() for t in (T.Q8_0, T.Q4_0, T.Q5_0, T.BF16)}}
 
 
 def main():

@@ -50,7 +50,7 @@ pub fn formats(g: &Graph, infos: &BTreeMap<String, TensorInfo>, mode: WeightMode
             });
         let native = WeightFormat::from_name(&info.dtype).filter(|f| mode == WeightMode::Native && read_directly && f.fits(k));
         let float = matches!(native, Some(WeightFormat::F32 | WeightFormat::F16 | WeightFormat::BF16));
-        let quantised = quant.filter(|q| float && q.fits(k));
+        let quantised = quant.filter(|_| float).and_then(|q| crate::quantize::target_for(q, k));
         let format = quantised.or(native).unwrap_or(WeightFormat::F32);
         // a tensor read by several nodes (tied embeddings) is native only if all of them agree
         let e = out.entry(name).or_insert(format);

@@ -22,8 +22,9 @@ pub struct CompileArgs {
     /// native: keep each weight's format (f16, bf16, GGUF blocks) where kernels read it; f32: convert all
     #[arg(long, value_enum, default_value = "native")]
     pub weights: compiler::storage::WeightMode,
-    /// Quantise float (f32, f16, bf16) matmul weights and embedding tables: q8_0, q4_0 or bf16
-    #[arg(long, value_parser = ["q8_0", "q4_0", "bf16"])]
+    /// Quantise float (f32, f16, bf16) matmul weights and embedding tables: q8_0, q4_0, q4_k (rows
+    /// that are not whole super-blocks of 256: q5_0) or bf16
+    #[arg(long, value_parser = ["q8_0", "q4_0", "q4_k", "bf16"])]
     pub quant: Option<String>,
     /// How the KV cache stores keys and values: f16 (half the bytes per attended position), q8_0
     /// (GGUF's 8-bit blocks of 32: 34 bytes per 32 values) or f32

@@ -36,8 +36,8 @@ pub fn convert(args: ConvertArgs) -> Result<()> {
         To::Gguf => {
             let quant = match quant.as_deref() {
                 None => None,
-                Some(q @ ("q8_0" | "q4_0" | "bf16" | "f16" | "f32")) => WeightFormat::from_name(&q.to_uppercase()),
-                Some(q) => bail!("--quant {q} cannot be written to GGUF (q8_0, q4_0, bf16, f16 or f32)"),
+                Some(q @ ("q8_0" | "q4_0" | "q4_k" | "bf16" | "f16" | "f32")) => WeightFormat::from_name(&q.to_uppercase()),
+                Some(q) => bail!("--quant {q} cannot be written to GGUF (q8_0, q4_0, q4_k, bf16, f16 or f32)"),
             };
             compiler::convert::to_gguf::write(&source, quant, &args.output)?;
         }

@@ -20,7 +20,7 @@ pub fn config_path<'a>(config: &'a Value, key: &str) -> Option<&'a Value> {
 pub fn tensor_format(info: &TensorInfo, quant: Option<WeightFormat>, keep: impl Fn(WeightFormat) -> bool) -> WeightFormat {
     let k = info.shape.last().copied().unwrap_or(0);
     let stored = WeightFormat::from_name(&info.dtype).filter(|f| keep(*f));
-    quant.filter(|q| q.fits(k)).or(stored).unwrap_or(WeightFormat::F16)
+    quant.and_then(|q| crate::quantize::target_for(q, k)).or(stored).unwrap_or(WeightFormat::F16)
 }
 
 /// Tensor `name`'s bytes in `format`, `add` added to each value (Gemma's norm offsets): its stored
