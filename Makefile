@@ -7,7 +7,7 @@ MODEL   := models/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 KILN    := target/release/kiln
 
-.PHONY: demo test deps llvm venv model qwen-model qwen-hf smollm2-hf smollm2-mlx build graphs fixtures bench peers bench-peers fuzz clean
+.PHONY: demo test deps llvm venv model qwen-model qwen-hf smollm2-hf smollm2-mlx build graphs fixtures bench bench-formats peers bench-peers fuzz clean
 
 demo: build model
 	$(KILN) compile $(MODEL) -o smollm2.kiln
@@ -91,6 +91,10 @@ fixtures: venv model qwen-model smollm2-mlx
 bench: build model venv smollm2-mlx
 	tests/bench/bench.sh $(KILN) $(MODEL) $(SMOL_MLX)
 
+# The default model in every format Kiln stores: size, perplexity, prefill, decode (tests/bench/formats.sh).
+bench-formats: build model venv $(SMOL_HF)
+	tests/bench/formats.sh $(KILN) $(SMOL_HF) $(MODEL)
+
 # llama.cpp, to measure Kiln beside: the copy vendored in PyPI's llama-cpp-python sdist (pinned
 # by hash), built Release for this CPU (-DGGML_NATIVE=ON): llama-bench, llama-perplexity, llama-server.
 # Without AMX: its tile loads fault (SIGILL) on these VMs, which advertise AMX but do not grant it.
@@ -115,8 +119,8 @@ $(LLAMA_DIR)/build/bin/llama-server: | venv
 SMOL_GGUFS := $(foreach q,q4_0 q8_0 bf16,target/peers/SmolLM2-135M-Instruct.$(q).gguf)
 target/peers/SmolLM2-135M-Instruct.%.gguf: $(SMOL_HF) | build
 	mkdir -p target/peers && $(KILN) convert $(SMOL_HF) --to gguf --quant $* -o $@
-bench-peers: build model qwen-model peers $(SMOL_GGUFS)
-	tests/bench/peers.sh $(KILN) $(LLAMA_DIR)/build/bin $(MODEL) $(QWEN) --no-serve $(SMOL_GGUFS)
+bench-peers: build model qwen-model qwen-hf peers $(SMOL_GGUFS)
+	tests/bench/peers.sh $(KILN) $(LLAMA_DIR)/build/bin $(MODEL) $(QWEN) --no-serve $(SMOL_GGUFS) --torch $(SMOL_HF) --torch $(QWEN_HF)
 
 # Fuzz every reader of outside bytes (tests/fuzz, cargo-fuzz on the nightly toolchain), seeded from
 # real files, FUZZ_SECONDS each (default 600). Crashes land in tests/fuzz/artifacts/TARGET/.

@@ -4,15 +4,23 @@
 # the same GGUF files, in one run on this machine: prefill 512, decode at depth 0 and after 512
 # tokens, perplexity (llama-perplexity's definition), and serving N concurrent streams.
 # Every Kiln figure is a median of 3; llama-bench's are its own mean of 3. Models after
-# `--no-serve` skip the serving comparison.
+# `--no-serve` skip the serving comparison; `--torch DIR` measures PyTorch bf16 on a Hugging Face
+# folder (tests/bench/torch_speed.py) in the same run.
 set -euo pipefail
 KILN=$1 LLAMA=$2; shift 2
-serve=1
+serve=1 torch=0
 ratio() { echo "scale=2; $1 / $2" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 lscpu | sed -n 's/^Model name: *//p' | head -1
 for MODEL in "$@"; do
   if [ "$MODEL" = --no-serve ]; then serve=0; continue; fi
+  if [ "$MODEL" = --torch ]; then torch=1; continue; fi
+  if [ $torch = 1 ]; then
+    torch=0
+    read -r t_pp t_tg < <(.venv/bin/python tests/bench/torch_speed.py "$MODEL" 2>/dev/null)
+    echo "== $(basename "$MODEL") in PyTorch $(.venv/bin/python -c 'import torch; print(torch.__version__)') bf16: prefill 512 $t_pp tok/s, decode depth 0 $t_tg tok/s"
+    continue
+  fi
   ART=$(mktemp -d)/peer.kiln
   $KILN compile "$MODEL" -o "$ART" 2>/dev/null
   echo "== $(basename "$MODEL")"

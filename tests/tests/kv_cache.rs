@@ -9,6 +9,21 @@ use half::f16;
 use kiln_tests::*;
 use runtime::plan::KvDtype;
 
+/// The cache rows kv_write built for `target` makes of rows of `width` values xs (row t at position t).
+fn kv_write(target: &str, dtype: KvDtype, width: usize, xs: &[f32]) -> Vec<u8> {
+    let rows = xs.len() / width;
+    let (positions, bases): (Vec<i32>, Vec<i32>) = (0..rows as i32).map(|t| (t, 0)).unzip();
+    let mut kernels = KernelSet::default();
+    let name = kernels.intern(KernelSpec::KvWrite { width, dtype });
+    let (_, code) = compiler::lower::build(&kernels, &TargetCpu::resolve(target).unwrap()).unwrap();
+    let loaded = runtime::kernels::Kernels::load(&code, &[&name]).unwrap();
+    let mut cache = vec![0u8; rows * dtype.row_bytes(width)];
+    let args = [cache.as_mut_ptr(), xs.as_ptr() as *mut u8, positions.as_ptr() as *mut u8, bases.as_ptr() as *mut u8];
+    // SAFETY: kv_write reads rows × width values, positions and bases [0..rows], writes as many cache rows.
+    unsafe { loaded.get(&name)(args.as_ptr(), rows as i64, 0, rows as i64) };
+    cache
+}
+
 #[test]
 fn kv_write_rounds_to_half_as_ieee_does() {
     const WIDTH: usize = 64;
@@ -24,18 +39,9 @@ fn kv_write_rounds_to_half_as_ieee_does() {
         // every exponent a half can hold, and some past it, both signs
         xs.push(if x.is_finite() && x.abs() < 1e6 { x } else { f32::from_bits(bits & 0x87ff_ffff | 0x3000_0000) });
     }
-    let rows = xs.len() / WIDTH;
-    let positions: Vec<i32> = (0..rows as i32).collect();
-    let bases = vec![0i32; rows];
     for target in ["host", "x86-64-v3", "x86-64"] {
-        let mut kernels = KernelSet::default();
-        let name = kernels.intern(KernelSpec::KvWrite { width: WIDTH, dtype: KvDtype::F16 });
-        let (_, code) = compiler::lower::build(&kernels, &TargetCpu::resolve(target).unwrap()).unwrap();
-        let loaded = runtime::kernels::Kernels::load(&code, &[&name]).unwrap();
-        let mut cache = vec![0u16; xs.len()];
-        let args = [cache.as_mut_ptr() as *mut u8, xs.as_ptr() as *mut u8, positions.as_ptr() as *mut u8, bases.as_ptr() as *mut u8];
-        // SAFETY: kv_write reads rows × WIDTH values, positions and bases [0..rows], writes as many halves.
-        unsafe { loaded.get(&name)(args.as_ptr(), rows as i64, 0, rows as i64) };
+        let bytes = kv_write(target, KvDtype::F16, WIDTH, &xs);
+        let cache: Vec<u16> = bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
         for (x, got) in xs.iter().zip(&cache) {
             let want = f16::from_f32(*x);
             let same = if want.is_nan() { f16::from_bits(*got).is_nan() } else { *got == want.to_bits() };
@@ -58,17 +64,8 @@ fn kv_write_makes_q8_0_blocks() {
         })
         .collect();
     xs[WIDTH..WIDTH + 32].fill(0.0); // an all-zero block: d = 0, q = 0
-    let positions: Vec<i32> = (0..rows as i32).collect();
-    let bases = vec![0i32; rows];
     for target in ["host", "x86-64-v3", "x86-64"] {
-        let mut kernels = KernelSet::default();
-        let name = kernels.intern(KernelSpec::KvWrite { width: WIDTH, dtype: KvDtype::Q8_0 });
-        let (_, code) = compiler::lower::build(&kernels, &TargetCpu::resolve(target).unwrap()).unwrap();
-        let loaded = runtime::kernels::Kernels::load(&code, &[&name]).unwrap();
-        let mut cache = vec![0u8; rows * KvDtype::Q8_0.row_bytes(WIDTH)];
-        let args = [cache.as_mut_ptr(), xs.as_ptr() as *mut u8, positions.as_ptr() as *mut u8, bases.as_ptr() as *mut u8];
-        // SAFETY: kv_write reads rows × WIDTH values, positions and bases [0..rows], writes as many Q8_0 rows.
-        unsafe { loaded.get(&name)(args.as_ptr(), rows as i64, 0, rows as i64) };
+        let cache = kv_write(target, KvDtype::Q8_0, WIDTH, &xs);
         for (b, (x, got)) in xs.chunks_exact(32).zip(cache.chunks_exact(34)).enumerate() {
             let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
             let inv = if amax == 0.0 { 0.0 } else { 127.0 / amax };
@@ -80,24 +77,16 @@ fn kv_write_makes_q8_0_blocks() {
 }
 
 #[test]
-fn q8_0_cache_keeps_the_default_models_perplexity() {
+fn compact_caches_keep_the_default_models_perplexity() {
     let model = root().join("models").join("SmolLM2-135M-Instruct.Q4_1.gguf");
     let ppl = |kv: KvDtype| {
         let dir = tempfile::tempdir().unwrap();
         real_model::perplexity(&compile_using(&model, dir.path(), &compiler::compile::Options { kv, exact: true, ..Default::default() }))
     };
-    let (exact, q8) = (ppl(KvDtype::F32), ppl(KvDtype::Q8_0));
-    assert!(((q8 - exact) / exact).abs() < 0.01, "q8_0 cache: ppl {q8}, f32 cache {exact}");
-}
-
-#[test]
-fn f16_cache_keeps_the_default_models_perplexity() {
-    let model = root().join("models").join("SmolLM2-135M-Instruct.Q4_1.gguf");
-    let ppl = |kv: KvDtype| {
-        let dir = tempfile::tempdir().unwrap();
-        real_model::perplexity(&compile_using(&model, dir.path(), &compiler::compile::Options { kv, exact: true, ..Default::default() }))
-    };
-    let (exact, fast) = (ppl(KvDtype::F32), ppl(KvDtype::F16));
-    assert!(((fast - exact) / exact).abs() < 0.005, "f16 cache: ppl {fast}, f32 cache {exact}");
-    assert_ne!(fast, exact, "the f16 cache is in use");
+    let exact = ppl(KvDtype::F32);
+    for (kv, within) in [(KvDtype::F16, 0.005), (KvDtype::Q8_0, 0.01)] {
+        let got = ppl(kv);
+        assert!(((got - exact) / exact).abs() < within, "{kv:?} cache: ppl {got}, f32 cache {exact}");
+        assert_ne!(got, exact, "the {kv:?} cache is in use");
+    }
 }

@@ -69,16 +69,10 @@ pub fn load_kv<'ctx>(cg: &Cg<'ctx>, cache: PointerValue<'ctx>, idx: IntValue<'ct
 /// One row [w] of f32 at x into Q8_0 blocks at `out`.
 fn q8_0_row<'ctx>(cg: &Cg<'ctx>, x: PointerValue<'ctx>, out: PointerValue<'ctx>, w: u64) {
     cg.for_each(cg.int(0), cg.int(w), 32, &mut |cg, e| {
-        let v = [cg.load(x, e, 16), cg.load(x, cg.add(e, cg.int(16)), 16)];
-        let abs = |v: VectorValue<'ctx>| cg.fmax(v, cg.fsub(cg.splat_const(0.0, 16), v));
-        let amax = cg.hmax(cg.fmax(abs(v[0]), abs(v[1])));
-        let zero = ok!(cg.b.build_float_compare(inkwell::FloatPredicate::OEQ, amax, cg.f32.const_zero(), ""));
-        let inv = cg.select(zero, cg.f32.const_zero(), ok!(cg.b.build_float_div(cg.f32.const_float(127.0), amax, "")));
+        let (d, qs) = super::dot::q8_block(cg, [cg.load(x, e, 16), cg.load(x, cg.add(e, cg.int(16)), 16)]);
         let block = cg.byte_ptr(out, cg.mul(ok!(cg.b.build_right_shift(e, cg.int(5), false, "")), cg.int(34)));
-        let d = ok!(cg.b.build_float_div(amax, cg.f32.const_float(127.0), ""));
         cg.store_ints(block, f32_to_f16(cg, cg.splat(d, 1)));
-        for (h, v) in v.into_iter().enumerate() {
-            let q = cg.round_to_i32(cg.fmul(v, cg.splat(inv, 16)));
+        for (h, q) in qs.into_iter().enumerate() {
             cg.store_ints(cg.byte_ptr(block, cg.int(2 + 16 * h as u64)), ok!(cg.b.build_int_truncate(q, cg.ctx.i8_type().vec_type(16), "")));
         }
     });

@@ -108,16 +108,11 @@ pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usi
 fn quantise_row<'ctx>(cg: &Cg<'ctx>, xs: PointerValue<'ctx>, k: u64, g: u64, x: &Quantised<'ctx>, r: IntValue<'ctx>) {
     let i8s = cg.ctx.i8_type();
     cg.for_each(cg.int(0), cg.int(k), 32, &mut |cg, e| {
-        let v = [cg.load(xs, e, 16), cg.load(xs, cg.add(e, cg.int(16)), 16)];
-        let abs = |v: VectorValue<'ctx>| cg.fmax(v, cg.fsub(cg.splat_const(0.0, 16), v));
-        let amax = cg.hmax(cg.fmax(abs(v[0]), abs(v[1])));
-        let d = ok!(cg.b.build_float_div(amax, cg.f32.const_float(127.0), ""));
-        let zero = ok!(cg.b.build_float_compare(inkwell::FloatPredicate::OEQ, amax, cg.f32.const_zero(), ""));
-        let inv = cg.select(zero, cg.f32.const_zero(), ok!(cg.b.build_float_div(cg.f32.const_float(127.0), amax, "")));
+        let (d, qs) = q8_block(cg, [cg.load(xs, e, 16), cg.load(xs, cg.add(e, cg.int(16)), 16)]);
         // d_x · Σq_x of each half
         let sums: Vec<FloatValue<'ctx>> = (0..2u64)
             .map(|h| {
-                let q = cg.round_to_i32(cg.fmul(v[h as usize], cg.splat(inv, 16))); // in -127..=127
+                let q = qs[h as usize];
                 cg.store_ints(cg.byte_ptr(x.q, cg.add(cg.mul(r, cg.int(k)), cg.add(e, cg.int(16 * h)))), ok!(cg.b.build_int_truncate(q, i8s.vec_type(16), "")));
                 let s = ok!(cg.b.build_signed_int_to_float(cg.reduce_add(q), cg.f32, ""));
                 ok!(cg.b.build_float_mul(s, d, ""))
@@ -171,6 +166,17 @@ fn tile_dot_bf16<'ctx>(cg: &Cg<'ctx>, w: PointerValue<'ctx>, k: u64, xq: Pointer
     .into_iter()
     .map(|a| a.into_vector_value())
     .collect()
+}
+
+/// A block of 32 values (two vectors of 16) quantised to 8 bits: d = max|x| / 127 and
+/// q = round-half-even(x · 127 / max|x|) in -127..=127 as i32 lanes (0 for an all-zero block).
+pub fn q8_block<'ctx>(cg: &Cg<'ctx>, v: [VectorValue<'ctx>; 2]) -> (FloatValue<'ctx>, [VectorValue<'ctx>; 2]) {
+    let abs = |v: VectorValue<'ctx>| cg.fmax(v, cg.fsub(cg.splat_const(0.0, 16), v));
+    let amax = cg.hmax(cg.fmax(abs(v[0]), abs(v[1])));
+    let d = ok!(cg.b.build_float_div(amax, cg.f32.const_float(127.0), ""));
+    let zero = ok!(cg.b.build_float_compare(inkwell::FloatPredicate::OEQ, amax, cg.f32.const_zero(), ""));
+    let inv = cg.select(zero, cg.f32.const_zero(), ok!(cg.b.build_float_div(cg.f32.const_float(127.0), amax, "")));
+    (d, v.map(|v| cg.round_to_i32(cg.fmul(v, cg.splat(inv, 16)))))
 }
 
 /// Index of element e's entry in row r of a [rows, K / per] buffer.
