@@ -77,6 +77,12 @@ PY
 )
 achieved=$(echo "scale=1; $p * $flops / 1000000000" | bc)
 echo "prefill compute ${achieved} GFLOP/s of matmuls vs ${peak} GFLOP/s f32 GEMM peak (numpy BLAS) -> $(echo "scale=0; 100 * $achieved / $peak" | bc)%"
+# ... and against the 8-bit dot-product peak its integer kernels use (tests/bench/dot_peak.c), where the CPU has VNNI
+if grep -qw avx512_vnni /proc/cpuinfo; then
+  gcc -O2 -mavx512f -mavx512bw -mavx512vnni -pthread tests/bench/dot_peak.c -o "$(dirname "$ART")/dot_peak"
+  dpeak=$("$(dirname "$ART")/dot_peak")
+  echo "prefill compute ${achieved} GOP/s of matmuls vs ${dpeak} GOP/s vpdpbusd peak (every thread, from registers) -> $(echo "scale=0; 100 * $achieved / $dpeak" | bc)%"
+fi
 
 # The same model as an MLX 4-bit folder (make smollm2-mlx), interleaved with the default artifact,
 # medians of 5; and mlx_lm.generate on that folder (MLX's Linux CPU backend), median of 3.
