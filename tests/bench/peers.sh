@@ -5,10 +5,13 @@
 # tokens, perplexity (llama-perplexity's definition), and serving N concurrent streams.
 # Every Kiln figure is a median of 3; llama-bench's are its own mean of 3. Models after
 # `--no-serve` skip the serving comparison; `--torch DIR` measures PyTorch bf16 on a Hugging Face
-# folder (tests/bench/torch_speed.py) in the same run.
+# folder (tests/bench/torch_speed.py) in the same run. Every figure is also written as JSON to
+# $PEERS_JSON (default target/peers/bench-peers.json).
 set -euo pipefail
 KILN=$1 LLAMA=$2; shift 2
-serve=1 torch=0
+serve=1 torch=0 records=()
+JSON=${PEERS_JSON:-target/peers/bench-peers.json}
+record() { records+=("$1"); printf '[%s]\n' "$(IFS=,; echo "${records[*]}")" > "$JSON"; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 lscpu | sed -n 's/^Model name: *//p' | head -1
@@ -19,6 +22,7 @@ for MODEL in "$@"; do
     torch=0
     read -r t_pp t_tg < <(.venv/bin/python tests/bench/torch_speed.py "$MODEL" 2>/dev/null)
     echo "== $(basename "$MODEL") in PyTorch $(.venv/bin/python -c 'import torch; print(torch.__version__)') bf16: prefill 512 $t_pp tok/s, decode depth 0 $t_tg tok/s"
+    record "{\"model\": \"$(basename "$MODEL")\", \"engine\": \"pytorch-bf16\", \"prefill_512\": $t_pp, \"decode_0\": $t_tg}"
     continue
   fi
   ART=$(mktemp -d)/peer.kiln
@@ -47,6 +51,8 @@ print(round(pick(512, 0, 0), 1), round(pick(0, 64, 0), 1), round(pick(0, 64, 512
   l_ppl=$($LLAMA/llama-perplexity -m "$MODEL" -f tests/fixtures/perplexity.txt -c 128 -b 128 -t "$(nproc)" 2>&1 | sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p')
   k_ppl=$($KILN perplexity "$ART" tests/fixtures/perplexity.txt --ctx 128 --llama-cpp 2>/dev/null | sed -n 's/^ppl = \([0-9.]*\).*/\1/p')
   echo "perplexity       kiln $k_ppl, llama-perplexity $l_ppl -> $(ratio "$k_ppl" "$l_ppl")×"
+  record "{\"model\": \"$(basename "$MODEL")\", \"engine\": \"kiln\", \"prefill_512\": $kp, \"decode_0\": $k0, \"decode_512\": $k512, \"perplexity\": $k_ppl}"
+  record "{\"model\": \"$(basename "$MODEL")\", \"engine\": \"llama.cpp\", \"prefill_512\": $l_pp, \"decode_0\": $l_tg0, \"decode_512\": $l_tg512, \"perplexity\": $l_ppl}"
   # serving: the same load against each server
   [ $serve = 1 ] || continue
   for server in kiln llama; do
@@ -60,7 +66,11 @@ print(round(pick(512, 0, 0), 1), round(pick(0, 64, 0), 1), round(pick(0, 64, 512
       ADDR=http://127.0.0.1:8765
       until curl -sf "$ADDR/health" >/dev/null; do sleep 0.5; done
     fi
-    .venv/bin/python tests/bench/concurrent.py "$ADDR" "$server" 1 8 16
+    while read -r line; do
+      echo "$line"
+      read -r n rate ttft < <(echo "$line" | sed -n 's/.* \([0-9]*\) streams *\([0-9.]*\) tok\/s.*first token \([0-9.]*\) s.*/\1 \2 \3/p')
+      record "{\"model\": \"$(basename "$MODEL")\", \"engine\": \"$server\", \"streams\": $n, \"aggregate_tok_s\": $rate, \"ttft_s\": $ttft}"
+    done < <(.venv/bin/python tests/bench/concurrent.py "$ADDR" "$server" 1 8 16)
     kill $pid; wait $pid 2>/dev/null || true
   done
 done
