@@ -97,7 +97,8 @@ bench-formats: build model venv $(SMOL_HF)
 
 # llama.cpp, to measure Kiln beside: the copy vendored in PyPI's llama-cpp-python sdist (pinned
 # by hash), built Release for this CPU (-DGGML_NATIVE=ON): llama-bench, llama-perplexity, llama-server.
-# Without AMX: its tile loads fault (SIGILL) on these VMs, which advertise AMX but do not grant it.
+# Without AMX: llama-bench built with it dies of SIGILL on these VMs (checked 2026-11-28), though a
+# minimal C program that asks for the tile state with arch_prctl runs AMX tiles on the same VM.
 LLAMA_SDIST := llama_cpp_python-0.3.36.tar.gz
 LLAMA_SHA256 := 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 LLAMA_DIR := target/peers/llama_cpp_python-0.3.36/vendor/llama.cpp
