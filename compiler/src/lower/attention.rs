@@ -19,7 +19,7 @@ use super::kernel::AttentionSpec;
 /// The widest power-of-two vector (≤ the target's) that divides `n`.
 pub fn lanes_dividing(cg: &Cg, n: usize) -> u32 {
     let mut l = cg.lanes;
-    while l > 1 && n % l as usize != 0 {
+    while l > 1 && !n.is_multiple_of(l as usize) {
         l /= 2;
     }
     l

@@ -154,9 +154,9 @@ fn tile_dot_bf16<'ctx>(cg: &Cg<'ctx>, w: PointerValue<'ctx>, k: u64, xq: Pointer
             for r in 0..tb {
                 let at = row_index(cg, cg.add(r0, cg.int(r)), k, 2, e); // the pair as one i32
                 let xb = broadcast_i32(cg, cg.load_i32(xq, at));
-                for c in 0..groups as usize {
+                for (c, &w) in wv.iter().enumerate() {
                     let i = r as usize * groups as usize + c;
-                    acc[i] = cg.dpbf16ps(acc[i], wv[c], xb);
+                    acc[i] = cg.dpbf16ps(acc[i], w, xb);
                 }
             }
         }
@@ -266,7 +266,7 @@ fn weight_step<'ctx>(cg: &Cg<'ctx>, p: &Packing, q: PointerValue<'ctx>, s: u64) 
     }
     let splat8 = |v: u64| VectorType::const_vector(&vec![cg.ctx.i8_type().const_int(v, false); 64]);
     let packed = cg.load_ints(cg.byte_ptr(q, cg.int(64 * (s / 2))), bytes);
-    let mut v = if s % 2 == 0 { ok!(cg.b.build_and(packed, splat8(15), "")) } else { ok!(cg.b.build_right_shift(packed, splat8(4), false, "")) };
+    let mut v = if s.is_multiple_of(2) { ok!(cg.b.build_and(packed, splat8(15), "")) } else { ok!(cg.b.build_right_shift(packed, splat8(4), false, "")) };
     let planes = p.unit as u64 / 8 * 64;
     for bit in 4..p.bits as u64 {
         let at = cg.byte_ptr(q, cg.int(planes + 8 * ((bit - 4) * p.unit as u64 / 4 + s)));
