@@ -105,13 +105,13 @@ impl Tensors {
 /// The buffer of weight node `n` (repacked for the integer kernels with `packed`), its tensor
 /// added to `tensors`; an error when the stored tensor is missing or its shape is not the config's.
 fn weight_buf(source: &ModelSource, g: &Graph, n: NodeIndex, packed: bool, format: WeightFormat, tensors: &mut Tensors) -> Result<Buf> {
-    let Op::Weight { first_row, offset: add, .. } = &g[n].op else { unreachable!("a weight node") };
+    let Op::Weight { offset: add, .. } = &g[n].op else { unreachable!("a weight node") };
     let infos = source.weights.tensors();
     let name = storage::stored_name(g, n, infos).unwrap_or_default();
     let info: &TensorInfo = infos.get(&name).ok_or_else(|| Error::Model(format!("{}: missing weight '{name}'", source.path)))?;
     let want: Vec<usize> = g[n].shape.iter().map(|d| if let Dim::Fixed(x) = d { *x } else { 0 }).collect();
     // a row range of a fused tensor: the same columns, rows within its own
-    let rows = first_row.map(|r| (r, r + want.first().copied().unwrap_or(0)));
+    let rows = storage::row_range(g, n);
     let fits = match rows {
         Some((_, end)) => info.shape.len() == want.len() && info.shape[1..] == want[1..] && end <= info.shape[0],
         None => info.shape == want,
@@ -128,7 +128,7 @@ fn weight_buf(source: &ModelSource, g: &Graph, n: NodeIndex, packed: bool, forma
     let add = add.filter(|_| !source.offsets_applied);
     let key = add.map_or(name.clone(), |a| format!("{name}+{a}"));
     let offset = tensors.add(key, info.shape.clone(), info.dtype.clone(), Content::Weight(name, format, add));
-    Ok(Buf::Weight { offset: offset + first_row.map_or(0, |r| r as u64 * format.row_bytes(k)) })
+    Ok(Buf::Weight { offset: offset + rows.map_or(0, |(r, _)| r as u64 * format.row_bytes(k)) })
 }
 
 /// A weight's bytes in `format`: as stored, or quantised from its f32 values.
@@ -279,16 +279,26 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     let mut failure: Option<Error> = None;
     artifact::write(out, &meta, &code, weights_len, |w| {
         let mut written = 0u64;
+        // the last fused tensor read for packing, whose other row ranges follow it
+        let mut last: Option<(String, std::rc::Rc<Vec<u8>>)> = None;
         for (entry, content) in &tensors.list {
             let f32_bytes = |x: Vec<f32>| x.iter().flat_map(|v| v.to_le_bytes()).collect();
             let data = match content {
                 Content::Weight(name, WeightFormat::F32, add) => source.weights.read_f32(name).map(|w| f32_bytes(w.into_iter().map(|x| x + add.unwrap_or(0.0)).collect())),
                 Content::Weight(name, format, _) => weight_bytes(source, name, &entry.source_dtype, *format),
-                Content::Packed { name, format, rows, k } => weight_bytes(source, name, &entry.source_dtype, *format).map(|b| {
-                    let row = format.row_bytes(*k) as usize;
-                    let (a, z) = rows.unwrap_or((0, b.len() / row));
-                    crate::repack::pack(*format, &b[a * row..z * row], z - a, *k)
-                }),
+                Content::Packed { name, format, rows, k } => {
+                    let read = match &last {
+                        Some((n, b)) if n == name => Ok(b.clone()),
+                        _ => weight_bytes(source, name, &entry.source_dtype, *format).map(std::rc::Rc::new),
+                    };
+                    read.map(|b| {
+                        let row = format.row_bytes(*k) as usize;
+                        let (a, z) = rows.unwrap_or((0, b.len() / row));
+                        let packed = crate::repack::pack(*format, &b[a * row..z * row], z - a, *k);
+                        last = rows.map(|_| (name.clone(), b));
+                        packed
+                    })
+                }
                 Content::Rope(r) => rope_table(r, context).map(f32_bytes),
             };
             let data: Vec<u8> = match data {

@@ -237,7 +237,10 @@ pub fn fuse(g: &Graph) -> Vec<Group> {
 /// A readable listing of the groups, one per line: `%out = kind(...)`.
 pub fn describe(g: &Graph, groups: &[Group]) -> String {
     let name = |n: NodeIndex| match &g[n].op {
-        Op::Weight { name, first_row: Some(r), .. } => format!("{name}[{r}..{}]", r + g[n].shape.first().map_or(0, |d| if let crate::unroll::Dim::Fixed(k) = d { *k } else { 0 })),
+        Op::Weight { name, first_row: Some(_), .. } => {
+            let (a, b) = crate::storage::row_range(g, n).expect("a row range");
+            format!("{name}[{a}..{b}]")
+        }
         Op::Weight { name, offset: Some(o), .. } => format!("({name} + {o})"),
         Op::Weight { name, .. } | Op::Input { name } => name.clone(),
         _ => format!("%{}", n.index()),

@@ -137,12 +137,7 @@ struct Row {
 fn decode(format: WeightFormat, bytes: &[u8], k: usize) -> Row {
     use WeightFormat::*;
     let mut r = Row::default();
-    let block = format.row_bytes(match format {
-        Q4_K | Q5_K | Q6_K => 256,
-        Affine(a) => a.group as usize,
-        _ => 32,
-    }) as usize;
-    for b in bytes.chunks_exact(block) {
+    for b in bytes.chunks_exact(format.block_bytes().expect("a block format") as usize) {
         match format {
             Q8_0 => {
                 r.scales.extend(&b[..2]);

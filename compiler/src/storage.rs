@@ -30,6 +30,16 @@ pub fn stored_name(g: &Graph, n: NodeIndex, infos: &BTreeMap<String, TensorInfo>
     })
 }
 
+/// The rows [a, b) of its stored tensor a weight node reads, when it is a row range of a fused one.
+pub fn row_range(g: &Graph, n: NodeIndex) -> Option<(usize, usize)> {
+    let Op::Weight { first_row: Some(r), .. } = &g[n].op else { return None };
+    let rows = match g[n].shape.first() {
+        Some(Dim::Fixed(rows)) => *rows,
+        _ => 0,
+    };
+    Some((*r, r + rows))
+}
+
 /// The format of every stored tensor the graph reads; with `quant`, float tensors (f32, f16,
 /// bf16) the kernels read directly are quantised to it where their rows are whole blocks.
 pub fn formats(g: &Graph, infos: &BTreeMap<String, TensorInfo>, mode: WeightMode, quant: Option<WeightFormat>) -> HashMap<String, WeightFormat> {

@@ -51,10 +51,10 @@ pub fn report(c: &Compiled, source: &str, kind: &str, tensors: &[Tensor], kv: Kv
     let mut variants: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for n in g.node_indices() {
         match &g[n].op {
-            Op::Weight { name, tied_to, first_row, .. } => {
+            Op::Weight { name, tied_to, .. } => {
                 let stored = tied_to.as_deref().unwrap_or(name);
-                // matmuls on integer dot products read their packed copy
-                let packed = crate::repack::packed_name(stored, first_row.map(|r| (r, r + g[n].shape.first().map_or(0, |d| if let Dim::Fixed(x) = d { *x } else { 0 }))));
+                // matmuls on dot-product instructions read their packed copy
+                let packed = crate::repack::packed_name(stored, crate::storage::row_range(g, n));
                 let Some((stored, t)) = by_name.get_key_value(packed.as_str()).or_else(|| by_name.get_key_value(stored)) else { continue };
                 let rows = t.shape.first().copied().unwrap_or(1).max(1) as u64;
                 let whole = g.neighbors_directed(n, Direction::Outgoing).any(|c| !matches!(g[c].op, Op::Gather));

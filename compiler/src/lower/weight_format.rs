@@ -76,7 +76,7 @@ impl WeightFormat {
     }
 
     /// Bytes of a block (of block_elems), for the quantised formats.
-    fn block_bytes(self) -> Option<u64> {
+    pub fn block_bytes(self) -> Option<u64> {
         match self {
             WeightFormat::Q8_0 => Some(Q8_0_BYTES as u64),
             WeightFormat::Q4_0 => Some(Q4_0_BYTES as u64),
