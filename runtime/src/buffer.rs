@@ -23,6 +23,10 @@ impl AlignedBuf {
         self.ptr
     }
 
+    pub fn bytes(&self) -> usize {
+        self.layout.size()
+    }
+
     pub fn as_f32(&self, offset: usize, len: usize) -> &[f32] {
         assert!(offset + len * 4 <= self.layout.size());
         // SAFETY: in bounds (checked), 4-aligned (arena offsets are 64-aligned), initialised (zeroed).

@@ -23,6 +23,8 @@ pub struct Executor {
     logits_offset: usize,
     pub max_rows: usize,
     pub vocab: usize,
+    /// Per-thread kernel scratch (0 where AMX is not granted: the kernels then need none).
+    scratch_bytes: usize,
     pool: Pool,
     /// When set, the time spent in each step (seconds, summed over passes).
     pub profile: Option<Vec<f64>>,
@@ -57,8 +59,16 @@ impl Executor {
             .iter()
             .map(|s| Resolved { f: kernels.get(&s.kernel), args: s.args.iter().map(pointer).collect(), rows: s.rows, work: s.work })
             .collect();
+        let scratch_bytes = if crate::cpu::amx_granted() { plan.scratch_bytes as usize } else { 0 };
         let Buf::Arena { offset } = plan.logits else { panic!("logits must live in the arena") };
-        Executor { steps, arena, inputs, cache, logits_offset: offset as usize, max_rows: plan.max_rows, vocab: plan.vocab, pool: Pool::new(), profile: None }
+        Executor { steps, arena, inputs, cache, logits_offset: offset as usize, max_rows: plan.max_rows, vocab: plan.vocab, scratch_bytes, pool: Pool::new(), profile: None }
+    }
+
+    /// Keeps every row on the same kernels whatever pass it is in, so that no row's result
+    /// depends on the rows beside it (the server's promise): without AMX tiles, which take only
+    /// passes of 64 rows and more.
+    pub fn batch_invariant(&mut self) {
+        self.scratch_bytes = 0;
     }
 
     /// Runs `tokens` of the sequence in slot 0 at positions `start..`, writing their K/V into the
@@ -100,7 +110,7 @@ impl Executor {
                 continue;
             }
             let start = self.profile.is_some().then(std::time::Instant::now);
-            run(&self.pool, step, rows);
+            run(&self.pool, step, rows, self.scratch_bytes);
             if let (Some(p), Some(s)) = (&mut self.profile, start) {
                 p[i] += s.elapsed().as_secs_f64();
             }
@@ -118,7 +128,7 @@ pub struct Row {
 }
 
 /// Cuts the step's work range into pieces (whole multiples of `grain`) that the pool's threads take.
-fn run(pool: &Pool, step: &Resolved, rows: usize) {
+fn run(pool: &Pool, step: &Resolved, rows: usize, scratch_bytes: usize) {
     let (total, grain) = match step.work {
         Work::Rows => (rows, 1),
         Work::Columns(n) => (n, 16),
@@ -130,6 +140,24 @@ fn run(pool: &Pool, step: &Resolved, rows: usize) {
         let begin = units * p / pieces * grain;
         let end = (units * (p + 1) / pieces * grain).min(total);
         // SAFETY: the kernel reads/writes only its arguments within [begin, end) of the work range.
-        unsafe { (step.f)(step.args.as_ptr(), rows as i64, begin as i64, end as i64) }
+        unsafe { (step.f)(step.args.as_ptr(), rows as i64, begin as i64, end as i64, scratch(scratch_bytes)) }
     });
+}
+
+thread_local! {
+    /// This thread's kernel scratch: allocated on its first pass, grown for a larger plan, kept.
+    static SCRATCH: std::cell::RefCell<Option<AlignedBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// At least `bytes` of this thread's scratch, or null for none.
+fn scratch(bytes: usize) -> *mut u8 {
+    if bytes == 0 {
+        return std::ptr::null_mut();
+    }
+    SCRATCH.with_borrow_mut(|s| {
+        if s.as_ref().is_none_or(|b| b.bytes() < bytes) {
+            *s = Some(AlignedBuf::zeroed(bytes));
+        }
+        s.as_ref().unwrap().ptr()
+    })
 }

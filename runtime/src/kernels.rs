@@ -12,8 +12,10 @@ use std::os::fd::{AsRawFd, FromRawFd};
 
 use crate::error::{Error, Result};
 
-/// `fn(args, rows, begin, end)`: args points at the step's buffer pointers.
-pub type KernelFn = unsafe extern "C" fn(*const *mut u8, i64, i64, i64);
+/// `fn(args, rows, begin, end, scratch)`: args points at the step's buffer pointers; scratch at
+/// this thread's `Plan::scratch_bytes`, or is null where AMX tiles may not be used (the only
+/// kernels that need scratch are the AMX matmuls, which then take their other path).
+pub type KernelFn = unsafe extern "C" fn(*const *mut u8, i64, i64, i64, *mut u8);
 
 pub struct Kernels {
     library: Option<libloading::Library>,

@@ -1,5 +1,5 @@
 //! The execution plan: what the compiler decided and the runtime replays.
-//! Every step calls one native kernel `fn(args, rows, begin, end)` on a work range.
+//! Every step calls one native kernel `fn(args, rows, begin, end, scratch)` on a work range.
 use serde::{Deserialize, Serialize};
 
 /// Where a kernel argument lives.
@@ -94,6 +94,8 @@ pub struct Plan {
     pub context: usize,
     pub vocab: usize,
     pub arena_bytes: u64,
+    /// Scratch each thread hands the kernels where AMX is granted (cpu::amx_granted); 0: none.
+    pub scratch_bytes: u64,
     pub caches: Vec<CacheSpec>,
     pub steps: Vec<Step>,
     /// The logits: [rows of LogitRows, vocab] f32.

@@ -83,6 +83,19 @@ if grep -qw avx512_vnni /proc/cpuinfo; then
   dpeak=$("$(dirname "$ART")/dot_peak")
   echo "prefill compute ${achieved} GOP/s of matmuls vs ${dpeak} GOP/s vpdpbusd peak (every thread, from registers) -> $(echo "scale=0; 100 * $achieved / $dpeak" | bc)%"
 fi
+# ... and against the bf16 AMX peak (tests/bench/amx_peak.c) where the CPU has AMX: passes of 64
+# rows and more run on its tiles. Prefill of ~512 tokens with AMX and without (KILN_AMX=0), medians
+# of 5, interleaved.
+if grep -qw amx_bf16 /proc/cpuinfo && gcc -O2 -mamx-tile -mamx-bf16 -pthread tests/bench/amx_peak.c -o "$(dirname "$ART")/amx_peak" && apeak=$("$(dirname "$ART")/amx_peak"); then
+  echo "prefill compute ${achieved} GFLOP/s of matmuls vs ${apeak} GFLOP/s bf16 AMX peak (every thread, from tile registers) -> $(echo "scale=0; 100 * $achieved / $apeak" | bc)%"
+  on=() off=() LONG=$(printf 'The history of the city of Paris begins %.0s' {1..64})
+  for i in 1 2 3 4 5; do
+    on+=("$($KILN run "$ART" --no-chat --max-tokens 1 --verbose "$LONG" 2>&1 >/dev/null | sed -n 's/.*prefill \([0-9.]*\) tok\/s.*/\1/p')")
+    off+=("$(KILN_AMX=0 $KILN run "$ART" --no-chat --max-tokens 1 --verbose "$LONG" 2>&1 >/dev/null | sed -n 's/.*prefill \([0-9.]*\) tok\/s.*/\1/p')")
+  done
+  a=$(printf '%s\n' "${on[@]}" | median) b=$(printf '%s\n' "${off[@]}" | median)
+  echo "prefill AMX    ${a} tok/s with AMX tiles, ${b} tok/s without (KILN_AMX=0) -> $(echo "scale=2; $a / $b" | bc)×"
+fi
 
 # The same model as an MLX 4-bit folder (make smollm2-mlx), interleaved with the default artifact,
 # medians of 5; and mlx_lm.generate on that folder (MLX's Linux CPU backend), median of 3.

@@ -5,7 +5,9 @@
 //! Q5_K and Q6_K blocks and MLX 4-, 5-, 6- and 8-bit groups (of 32, 64, 128; f32, f16, bf16 scales).
 //! BF16 (AVX512-BF16): activations rounded to bf16, products summed in f64. With outlier
 //! activations, 1, 6 and 130 rows, column ranges split as threads split them, a width that ends in
-//! a partial group. Each format is skipped (and said so) on a CPU without its instruction.
+//! a partial group. Each format is skipped (and said so) on a CPU without its instruction. Where
+//! AMX is granted, passes of 64 rows and more also run on its tiles (lower/amx.rs): bf16
+//! activations and weights, checked against a bound of their rounding.
 use compiler::mlx::affine::{Affine, ScaleType};
 use compiler::lower::kernel::{KExpr, KernelSet, KernelSpec};
 use compiler::lower::target::TargetCpu;
@@ -135,6 +137,19 @@ fn reference(x: &[f32], n: usize, bytes: &[u8], format: WeightFormat, k: usize) 
         .collect()
 }
 
+/// AMX's definition: activations and weights (dequantised) rounded to bf16, products summed in
+/// f32. Against the f64 sum with the weights unrounded, each output may be off by the weights'
+/// rounding (at most 2^-9 of each product) and the f32 sum's.
+fn check_bf16_products(x: &[f32], w: &[f32], n: usize, k: usize, got: &[f32], what: &str) {
+    let xb: Vec<f64> = x.iter().map(|&v| half::bf16::from_f32(v).to_f64()).collect();
+    let (want, size): (Vec<f64>, Vec<f64>) = (0..n).map(|c| (0..k).map(|e| (xb[e] * w[c * k + e] as f64, (xb[e] * w[c * k + e] as f64).abs())).fold((0.0, 0.0), |(s, a), (p, q)| (s + p, a + q))).unzip();
+    let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+    for c in 0..n {
+        let bound = size[c] / 256.0 + 1e-5 * scale;
+        assert!((got[c] as f64 - want[c]).abs() <= bound, "{what}, column {c}: {} vs {} (bound {bound})", got[c], want[c]);
+    }
+}
+
 #[test]
 fn dot_matmuls_compute_their_definition() {
     let cpu = TargetCpu::resolve("host").unwrap();
@@ -182,16 +197,32 @@ fn dot_matmuls_compute_their_definition() {
             let v = compiler::repack::value(format, &packed, k, c, e);
             assert!((v - values[c * k + e]).abs() <= 1e-6 * values[c * k + e].abs().max(1e-3), "{format:?} column {c} element {e}: {v} vs {}", values[c * k + e]);
         }
-        for (r, ranges) in [(1, vec![(0, n)]), (6, vec![(0, 16), (16, n)]), (rows, vec![(0, 32), (32, n)])] {
+        // AMX (where built and granted): the first whole 32s of passes of 64 rows or more
+        let amx = compiler::lower::amx::supports(&cpu.features, format, k) && runtime::cpu::amx_granted();
+        let mut scratch = vec![0u64; compiler::lower::amx::scratch_bytes(k, rows) / 8];
+        let mut cases = vec![(1, vec![(0, n)], false), (6, vec![(0, 16), (16, n)], false), (rows, vec![(0, 32), (32, n)], false)];
+        if amx {
+            cases.extend([(rows, vec![(0, 32), (32, n)], true), (64, vec![(0, n)], true), (96, vec![(0, 16), (16, 37)], true)]);
+        } else if format == WeightFormat::Q4_1 {
+            eprintln!("AMX tiles not granted here (CPU, kernel or KILN_AMX=0): the AMX path is not tested");
+        }
+        for (r, ranges, tiles) in cases {
             let mut out = vec![f32::NAN; r * n];
             let args = [packed.as_ptr() as *mut u8, x.as_ptr() as *mut u8, out.as_mut_ptr() as *mut u8];
-            for (begin, end) in ranges {
+            let scratch = if tiles { scratch.as_mut_ptr() as *mut u8 } else { std::ptr::null_mut() };
+            for &(begin, end) in &ranges {
                 // SAFETY: the kernel reads n packed weight columns and r rows of x, writes r × n outputs.
-                unsafe { loaded.get(&name)(args.as_ptr(), r as i64, begin as i64, end as i64) };
+                unsafe { loaded.get(&name)(args.as_ptr(), r as i64, begin as i64, end as i64, scratch) };
             }
+            let amx_rows = if tiles { r / 32 * 32 } else { 0 };
             for t in 0..r {
-                let want = reference(&x[t * k..(t + 1) * k], n, &bytes, format, k);
                 let got = &out[t * n..(t + 1) * n];
+                let row = &x[t * k..(t + 1) * k];
+                if t < amx_rows {
+                    check_bf16_products(row, &values, n, k, got, &format!("{format:?} on AMX, {r} rows, row {t}"));
+                    continue;
+                }
+                let want = reference(row, n, &bytes, format, k);
                 let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
                 let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs() / scale).fold(0f32, f32::max);
                 assert!(err < 1e-5, "{format:?}, {r} rows, row {t}: {err} off its definition\n{:?}\n{:?}", &got[..4], &want[..4]);

@@ -50,7 +50,7 @@ fn kernels_read_k_quants_as_they_dequantise() {
             let mut out = vec![0f32; rows * 256];
             let args = [table.as_ptr() as *mut u8, idx.as_ptr() as *mut u8, out.as_mut_ptr() as *mut u8];
             // SAFETY: a gather kernel reads idx[0..rows] rows of 256 elements from table, writes out.
-            unsafe { loaded.get(&name)(args.as_ptr(), rows as i64, 0, rows as i64) };
+            unsafe { loaded.get(&name)(args.as_ptr(), rows as i64, 0, rows as i64, std::ptr::null_mut()) };
             let expected: Vec<f32> = idx.iter().flat_map(|&r| want[r as usize * 256..][..256].to_vec()).collect();
             let err = max_rel_err(&out, &expected);
             assert!(err < 1e-6, "{name} on {target}: the kernel's values differ by {err}");

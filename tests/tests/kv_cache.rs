@@ -20,7 +20,7 @@ fn kv_write(target: &str, dtype: KvDtype, width: usize, xs: &[f32]) -> Vec<u8> {
     let mut cache = vec![0u8; rows * dtype.row_bytes(width)];
     let args = [cache.as_mut_ptr(), xs.as_ptr() as *mut u8, positions.as_ptr() as *mut u8, bases.as_ptr() as *mut u8];
     // SAFETY: kv_write reads rows × width values, positions and bases [0..rows], writes as many cache rows.
-    unsafe { loaded.get(&name)(args.as_ptr(), rows as i64, 0, rows as i64) };
+    unsafe { loaded.get(&name)(args.as_ptr(), rows as i64, 0, rows as i64, std::ptr::null_mut()) };
     cache
 }
 

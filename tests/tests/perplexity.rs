@@ -17,11 +17,11 @@ fn reference(model: &str) -> (usize, f64) {
 }
 
 fn kiln_perplexity(artifact: &std::path::Path, ctx: usize, batch: usize) -> f64 {
-    kiln_perplexity_with(artifact, ctx, batch, &[])
+    kiln_perplexity_with(artifact, ctx, batch, &[], true)
 }
 
-fn kiln_perplexity_with(artifact: &std::path::Path, ctx: usize, batch: usize, extra: &[&str]) -> f64 {
-    let out = kiln().args(["perplexity", artifact.to_str().unwrap(), fixture("perplexity.txt").to_str().unwrap()])
+fn kiln_perplexity_with(artifact: &std::path::Path, ctx: usize, batch: usize, extra: &[&str], amx: bool) -> f64 {
+    let out = kiln().env("KILN_AMX", if amx { "1" } else { "0" }).args(["perplexity", artifact.to_str().unwrap(), fixture("perplexity.txt").to_str().unwrap()])
         .args(["--ctx", &ctx.to_string(), "--batch", &batch.to_string()]).args(extra).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -58,23 +58,28 @@ fn llama_cpp_mode_matches_transformers() {
     let smollm2 = kiln_tests::real_model::compiled("SmolLM2-135M-Instruct.Q4_1.gguf", "model");
     for (artifact, model, tolerance) in [(&tiny, "llama_tied_gqa", 1e-4), (&smollm2, "smollm2", 0.005)] {
         let (ctx, want) = reference_in(model, "llama_cpp");
-        let got = kiln_perplexity_with(artifact, ctx, 64, &["--llama-cpp"]);
+        let got = kiln_perplexity_with(artifact, ctx, 64, &["--llama-cpp"], true);
         assert!(((got - want) / want).abs() < tolerance, "{model}: ppl {got}, transformers {want}");
         assert_ne!(got, reference(model).1, "a different definition gives a different value");
     }
 }
 
 /// The default compile (f16 KV cache; 8-bit activations in integer dot products where the CPU
-/// has them) scores the default model within 0.5% of the exact path, and of transformers.
+/// has them, bf16 AMX tiles for passes of 64 rows and more where granted) scores the default
+/// model within 0.5% of the exact path, and of transformers.
 #[test]
 fn default_fast_path_keeps_the_perplexity() {
     let model = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     let dir = tempfile::tempdir().unwrap();
     let (exact, fast) = (kiln_tests::real_model::compiled("SmolLM2-135M-Instruct.Q4_1.gguf", "model"), compile_fast(&model, dir.path()));
     let (ctx, want) = reference("smollm2");
-    let (e, f) = (kiln_perplexity(&exact, ctx, 64), kiln_perplexity(&fast, ctx, 64));
-    assert!(((f - e) / e).abs() < 0.005 && ((f - want) / want).abs() < 0.005, "fast path ppl {f}, exact {e}, transformers {want}");
-    assert_ne!(f, e, "the fast path is in use");
+    let e = kiln_perplexity(&exact, ctx, 64);
+    // passes of 64 rows run on AMX tiles where they are granted; the int8 path is checked too
+    for amx in [true, false] {
+        let f = kiln_perplexity_with(&fast, ctx, 64, &[], amx);
+        assert!(((f - e) / e).abs() < 0.005 && ((f - want) / want).abs() < 0.005, "fast path (AMX allowed: {amx}) ppl {f}, exact {e}, transformers {want}");
+        assert_ne!(f, e, "the fast path is in use");
+    }
 }
 
 /// The default model as BF16 (`--quant bf16` from its float folder): bf16 dot products

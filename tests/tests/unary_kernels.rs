@@ -29,7 +29,7 @@ fn unary_functions_match_their_definitions() {
             let mut out = vec![f32::NAN; xs.len()];
             let args = [xs.as_ptr() as *mut u8, out.as_mut_ptr() as *mut u8];
             // SAFETY: a map kernel reads rows × WIDTH values of its input and writes as many.
-            unsafe { loaded.get(&name)(args.as_ptr(), rows as i64, 0, rows as i64) };
+            unsafe { loaded.get(&name)(args.as_ptr(), rows as i64, 0, rows as i64, std::ptr::null_mut()) };
             let want: Vec<f32> = xs.iter().map(|&x| reference(op, x as f64) as f32).collect();
             let err = max_rel_err(&out, &want);
             assert!(err < 2e-6, "{op:?} on {target}: differs from its definition by {err}");

@@ -29,16 +29,18 @@ pub struct Cg<'ctx> {
     /// Function attributes every kernel carries: target-cpu, target-features, …
     pub attrs: Vec<(String, String)>,
     /// The target's features (LLVM names).
-    features: Vec<String>,
+    pub features: Vec<String>,
     func: Option<FunctionValue<'ctx>>,
 }
 
-/// The four parameters of every kernel.
+/// The five parameters of every kernel.
 pub struct KernelArgs<'ctx> {
     pub args: PointerValue<'ctx>,
     pub rows: IntValue<'ctx>,
     pub begin: IntValue<'ctx>,
     pub end: IntValue<'ctx>,
+    /// This thread's scratch (`Plan::scratch_bytes`), or null where AMX may not be used.
+    pub scratch: PointerValue<'ctx>,
 }
 
 impl<'ctx> Cg<'ctx> {
@@ -58,9 +60,9 @@ impl<'ctx> Cg<'ctx> {
         }
     }
 
-    /// Starts `void name(void **args, i64 rows, i64 begin, i64 end)`; finish with `ret`.
+    /// Starts `void name(void **args, i64 rows, i64 begin, i64 end, void *scratch)`; finish with `ret`.
     pub fn kernel(&mut self, name: &str) -> KernelArgs<'ctx> {
-        let ty = self.ctx.void_type().fn_type(&[self.ptr.into(), self.i64.into(), self.i64.into(), self.i64.into()], false);
+        let ty = self.ctx.void_type().fn_type(&[self.ptr.into(), self.i64.into(), self.i64.into(), self.i64.into(), self.ptr.into()], false);
         let f = self.module.add_function(name, ty, Some(Linkage::External));
         for (k, v) in &self.attrs {
             f.add_attribute(inkwell::attributes::AttributeLoc::Function, self.ctx.create_string_attribute(k, v));
@@ -68,7 +70,7 @@ impl<'ctx> Cg<'ctx> {
         self.func = Some(f);
         self.b.position_at_end(self.ctx.append_basic_block(f, "entry"));
         let p = |i| f.get_nth_param(i).unwrap();
-        KernelArgs { args: p(0).into_pointer_value(), rows: p(1).into_int_value(), begin: p(2).into_int_value(), end: p(3).into_int_value() }
+        KernelArgs { args: p(0).into_pointer_value(), rows: p(1).into_int_value(), begin: p(2).into_int_value(), end: p(3).into_int_value(), scratch: p(4).into_pointer_value() }
     }
 
     pub fn ret(&self) {
@@ -217,6 +219,24 @@ impl<'ctx> Cg<'ctx> {
         let params = f.get_type().get_param_types();
         let [a, b] = [(a, 1), (b, 2)].map(|(v, i)| ok!(self.b.build_bit_cast(v, params[i].into_vector_type(), "")).into_vector_value());
         ok!(self.b.build_call(f, &[acc.into(), a.into(), b.into()], "")).try_as_basic_value().basic().unwrap().into_vector_value()
+    }
+
+    /// Two vectors of 16 f32 rounded to bf16 (nearest even) and interleaved: 16 pairs (a[c], b[c])
+    /// as 64 bytes (`vcvtne2ps2bf16`, then a word shuffle).
+    pub fn bf16_pairs(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        let f = Intrinsic::find("llvm.x86.avx512bf16.cvtne2ps2bf16.512").unwrap().get_declaration(&self.module, &[]).unwrap();
+        // words 0..16 from the second operand, 16..32 from the first
+        let v = ok!(self.b.build_call(f, &[b.into(), a.into()], "")).try_as_basic_value().basic().unwrap();
+        let words = ok!(self.b.build_bit_cast(v, self.ctx.i16_type().vec_type(32), "")).into_vector_value();
+        let mask: Vec<_> = (0..32u64).map(|i| self.i32.const_int(i / 2 + 16 * (i % 2), false)).collect();
+        let pairs = ok!(self.b.build_shuffle_vector(words, words, VectorType::const_vector(&mask), ""));
+        ok!(self.b.build_bit_cast(pairs, self.ctx.i8_type().vec_type(64), "")).into_vector_value()
+    }
+
+    /// An AMX intrinsic (tile numbers as i8 constants) for its effect.
+    pub fn amx(&self, name: &str, args: &[BasicMetadataValueEnum<'ctx>]) {
+        let f = Intrinsic::find(name).unwrap().get_declaration(&self.module, &[]).unwrap();
+        ok!(self.b.build_call(f, args, ""));
     }
 
     pub fn fmax(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
@@ -372,6 +392,18 @@ impl<'ctx> Cg<'ctx> {
         ok!(self.b.build_unconditional_branch(head));
         self.b.position_at_end(exit);
         (iv, vals)
+    }
+
+    /// if (cond) body.
+    pub fn when(&self, cond: IntValue<'ctx>, body: &mut dyn FnMut(&Self)) {
+        let f = self.func.unwrap();
+        let then = self.ctx.append_basic_block(f, "then");
+        let after = self.ctx.append_basic_block(f, "after");
+        ok!(self.b.build_conditional_branch(cond, then, after));
+        self.b.position_at_end(then);
+        body(self);
+        ok!(self.b.build_unconditional_branch(after));
+        self.b.position_at_end(after);
     }
 
     /// for (i = start; i + step <= end; i += step); returns where it stopped.

@@ -18,6 +18,7 @@
 use inkwell::types::VectorType;
 use inkwell::values::{BasicValueEnum, FloatValue, IntValue, PointerValue, VectorValue};
 
+use super::amx;
 use super::codegen::{ok, Cg};
 use super::expr::{eval, At};
 use super::kernel::KExpr;
@@ -74,7 +75,7 @@ pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usi
             prologue_row(cg, input, &ptrs, cg.add(c0, r), k, xs);
             match p {
                 Some(_) => quantise_row(cg, xs, k, g, &x, r),
-                None => bf16_row(cg, xs, k, x.q, r),
+                None => bf16_row(cg, xs, k, x.q, &|cg, e| cg.mul(cg.add(cg.mul(r, cg.int(k)), e), cg.int(2))), // [rows, K]
             }
         });
         let tile = |cg: &Cg<'ctx>, n0: IntValue<'ctx>, groups: u64, r0: IntValue<'ctx>, tb: u64| {
@@ -98,9 +99,10 @@ pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usi
         let past = cg.add(ka.end, cg.int(COLS as u64 - 1));
         cg.for_each(rest, past, COLS as u64, &mut |cg, n0| block(cg, n0, 1));
     };
-    // chunks of `chunk` rows, the last one shorter: c0 + chunk <= rows + chunk - 1 while c0 < rows
+    let first = if amx::supports(&cg.features, format, k as usize) { amx::emit(cg, &ka, &ptrs, out, k, n, input, epilogue, p, xs) } else { cg.int(0) };
+    // the other rows in chunks of `chunk`, the last one shorter: c0 + chunk <= rows + chunk - 1 while c0 < rows
     let past = cg.add(ka.rows, cg.int(chunk - 1));
-    cg.for_each(cg.int(0), past, chunk, &mut |cg, c0| chunks(cg, c0, cg.min(cg.int(chunk), ok!(cg.b.build_int_sub(ka.rows, c0, "")))));
+    cg.for_each(first, past, chunk, &mut |cg, c0| chunks(cg, c0, cg.min(cg.int(chunk), ok!(cg.b.build_int_sub(ka.rows, c0, "")))));
     cg.ret();
 }
 
@@ -128,15 +130,15 @@ fn quantise_row<'ctx>(cg: &Cg<'ctx>, xs: PointerValue<'ctx>, k: u64, g: u64, x: 
     });
 }
 
-/// Rounds x [K] f32 to bf16 (to nearest even) into row `r` of xq [rows, K].
-fn bf16_row<'ctx>(cg: &Cg<'ctx>, xs: PointerValue<'ctx>, k: u64, xq: PointerValue<'ctx>, r: IntValue<'ctx>) {
+/// Rounds x [K] f32 to bf16 (to nearest even), 16 at a time to xq + `at(e)` bytes.
+pub(super) fn bf16_row<'ctx>(cg: &Cg<'ctx>, xs: PointerValue<'ctx>, k: u64, xq: PointerValue<'ctx>, at: &dyn Fn(&Cg<'ctx>, IntValue<'ctx>) -> IntValue<'ctx>) {
     let (i32s, c) = (cg.i32.vec_type(16), |v: u64| cg.splat_i32(v, 16));
     cg.for_each(cg.int(0), cg.int(k), 16, &mut |cg, e| {
         let bits = ok!(cg.b.build_bit_cast(cg.load(xs, e, 16), i32s, "")).into_vector_value();
         let odd = ok!(cg.b.build_and(ok!(cg.b.build_right_shift(bits, c(16), false, "")), c(1), ""));
         let rounded = ok!(cg.b.build_right_shift(ok!(cg.b.build_int_add(bits, ok!(cg.b.build_int_add(odd, c(0x7fff), "")), "")), c(16), false, ""));
         let half = ok!(cg.b.build_int_truncate(rounded, cg.ctx.i16_type().vec_type(16), ""));
-        cg.store_ints(cg.byte_ptr(xq, cg.mul(cg.add(cg.mul(r, cg.int(k)), e), cg.int(2))), half);
+        cg.store_ints(cg.byte_ptr(xq, at(cg, e)), half);
     });
 }
 
@@ -195,22 +197,9 @@ fn tile_dot<'ctx>(cg: &Cg<'ctx>, p: &Packing, w: PointerValue<'ctx>, k: u64, g: 
     let sup = p.sup as u64;
     cg.for_carry(cg.int(0), cg.int(k), sup, init, &mut |cg, e0, acc| {
         let mut acc: Vec<VectorValue> = acc.into_iter().map(|a| a.into_vector_value()).collect();
-        let sb = ok!(cg.b.build_right_shift(e0, cg.int(sup.trailing_zeros() as u64), false, ""));
-        let supers: Vec<_> = bases.iter().map(|&b| cg.byte_ptr(b, cg.mul(sb, cg.int(p.super_bytes() as u64)))).collect();
-        // K-quants: the super-block's d and −dmin
-        let factors = matches!(p.scale, Scale::Factor { .. });
-        let header = |at: u64| -> Vec<VectorValue> { supers.iter().map(|&s| if factors { floats(cg, ScaleType::F16, cg.byte_ptr(s, cg.int(at)), 16) } else { cg.splat_const(1.0, 16) }).collect() };
-        let (d, neg_dmin) = (header(0), header(2 * COLS as u64));
+        let supers = super_blocks(cg, p, &bases, e0);
         for u in 0..(p.sup / p.unit) as u64 {
-            let units: Vec<_> = supers.iter().map(|&s| cg.byte_ptr(s, cg.int(p.header_bytes() as u64 + u * p.unit_bytes() as u64))).collect();
-            let scale: Vec<_> = (0..groups as usize).map(|c| unit_floats(cg, p, units[c], 0, d[c])).collect();
-            let min: Vec<_> = (0..groups as usize)
-                .map(|c| match p.min {
-                    Min::Offset(o) => cg.fmul(scale[c], cg.splat_const(o as f64, 16)),
-                    Min::Stored => unit_floats(cg, p, units[c], p.unit_scale_bytes() as u64 / 2, neg_dmin[c]),
-                })
-                .collect();
-            let quants: Vec<_> = units.iter().map(|&u| cg.byte_ptr(u, cg.int(p.unit_scale_bytes() as u64))).collect();
+            let Unit { scale, min, quants } = unit(cg, p, &supers, u);
             for blk in 0..(p.unit as u64).div_ceil(32) {
                 let e = cg.add(e0, cg.int(u * p.unit as u64 + 32 * blk)); // this block's first element
                 let mut ints: Vec<VectorValue> = (0..tb * groups).map(|_| cg.splat_i32(0, 16)).collect();
@@ -245,6 +234,43 @@ fn tile_dot<'ctx>(cg: &Cg<'ctx>, p: &Packing, w: PointerValue<'ctx>, k: u64, g: 
     .collect()
 }
 
+/// The super-blocks holding element e0 of the column groups at `bases`, with (K-quants) their
+/// f16 d and −dmin as 16 columns of f32.
+pub(super) struct Supers<'ctx> {
+    at: Vec<PointerValue<'ctx>>,
+    d: Vec<VectorValue<'ctx>>,
+    neg_dmin: Vec<VectorValue<'ctx>>,
+}
+
+pub(super) fn super_blocks<'ctx>(cg: &Cg<'ctx>, p: &Packing, bases: &[PointerValue<'ctx>], e0: IntValue<'ctx>) -> Supers<'ctx> {
+    let sb = ok!(cg.b.build_right_shift(e0, cg.int(p.sup.trailing_zeros() as u64), false, ""));
+    let at: Vec<_> = bases.iter().map(|&b| cg.byte_ptr(b, cg.mul(sb, cg.int(p.super_bytes() as u64)))).collect();
+    let factors = matches!(p.scale, Scale::Factor { .. });
+    let header = |off: u64| -> Vec<VectorValue> { at.iter().map(|&s| if factors { floats(cg, ScaleType::F16, cg.byte_ptr(s, cg.int(off)), 16) } else { cg.splat_const(1.0, 16) }).collect() };
+    let (d, neg_dmin) = (header(0), header(2 * COLS as u64));
+    Supers { at, d, neg_dmin }
+}
+
+/// Unit `u` of each super-block: x = scale·q + min, 16 columns each, and where its quants start.
+pub(super) struct Unit<'ctx> {
+    pub scale: Vec<VectorValue<'ctx>>,
+    pub min: Vec<VectorValue<'ctx>>,
+    pub quants: Vec<PointerValue<'ctx>>,
+}
+
+pub(super) fn unit<'ctx>(cg: &Cg<'ctx>, p: &Packing, supers: &Supers<'ctx>, u: u64) -> Unit<'ctx> {
+    let units: Vec<_> = supers.at.iter().map(|&s| cg.byte_ptr(s, cg.int(p.header_bytes() as u64 + u * p.unit_bytes() as u64))).collect();
+    let scale: Vec<_> = units.iter().zip(&supers.d).map(|(&at, &d)| unit_floats(cg, p, at, 0, d)).collect();
+    let min = (0..units.len())
+        .map(|c| match p.min {
+            Min::Offset(o) => cg.fmul(scale[c], cg.splat_const(o as f64, 16)),
+            Min::Stored => unit_floats(cg, p, units[c], p.unit_scale_bytes() as u64 / 2, supers.neg_dmin[c]),
+        })
+        .collect();
+    let quants = units.iter().map(|&u| cg.byte_ptr(u, cg.int(p.unit_scale_bytes() as u64))).collect();
+    Unit { scale, min, quants }
+}
+
 /// A unit's 16 scales (`offset` 0) or mins (at `offset`), as f32; factors times `base` (d, −dmin).
 fn unit_floats<'ctx>(cg: &Cg<'ctx>, p: &Packing, unit: PointerValue<'ctx>, offset: u64, base: VectorValue<'ctx>) -> VectorValue<'ctx> {
     let at = cg.byte_ptr(unit, cg.int(offset));
@@ -259,7 +285,7 @@ fn unit_floats<'ctx>(cg: &Cg<'ctx>, p: &Packing, unit: PointerValue<'ctx>, offse
 }
 
 /// Step `s` (4 elements of 16 columns, 64 bytes) of a unit's quants at `q`.
-fn weight_step<'ctx>(cg: &Cg<'ctx>, p: &Packing, q: PointerValue<'ctx>, s: u64) -> VectorValue<'ctx> {
+pub(super) fn weight_step<'ctx>(cg: &Cg<'ctx>, p: &Packing, q: PointerValue<'ctx>, s: u64) -> VectorValue<'ctx> {
     let bytes = cg.ctx.i8_type().vec_type(64);
     if p.bits == 8 {
         return cg.load_ints(cg.byte_ptr(q, cg.int(64 * s)), bytes);
@@ -287,7 +313,7 @@ fn broadcast_i32<'ctx>(cg: &Cg<'ctx>, v: IntValue<'ctx>) -> VectorValue<'ctx> {
 
 /// The epilogue on 16 columns' sums from j0 (those below `end`), stored into out [rows, n].
 #[allow(clippy::too_many_arguments)]
-fn store<'ctx>(cg: &Cg<'ctx>, epilogue: &KExpr, ptrs: &[PointerValue<'ctx>], out: PointerValue<'ctx>, n: u64, t: IntValue<'ctx>, j0: IntValue<'ctx>, end: IntValue<'ctx>, acc: VectorValue<'ctx>) {
+pub(super) fn store<'ctx>(cg: &Cg<'ctx>, epilogue: &KExpr, ptrs: &[PointerValue<'ctx>], out: PointerValue<'ctx>, n: u64, t: IntValue<'ctx>, j0: IntValue<'ctx>, end: IntValue<'ctx>, acc: VectorValue<'ctx>) {
     let row = cg.mul(t, cg.int(n));
     if n.is_multiple_of(COLS as u64) {
         let y = eval(cg, epilogue, ptrs, &At { t, j: j0, width: n, lanes: 16, acc: Some(acc), inv_rms: None });

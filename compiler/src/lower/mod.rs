@@ -1,5 +1,6 @@
 //! Lowering: kernel specs -> LLVM IR -> native code for the target CPU.
 pub mod affine;
+pub mod amx;
 pub mod attention;
 pub mod codegen;
 pub mod copy;

@@ -80,7 +80,7 @@ impl DateTime {
                 out.push(c);
                 continue;
             }
-            let hour12 = if self.hour % 12 == 0 { 12 } else { self.hour % 12 };
+            let hour12 = if self.hour.is_multiple_of(12) { 12 } else { self.hour % 12 };
             let _ = match chars.next() {
                 Some('Y') => write!(out, "{}", self.year),
                 Some('y') => write!(out, "{:02}", self.year.rem_euclid(100)),

@@ -111,7 +111,8 @@ impl Report {
         }
         let _ = writeln!(o, "\nfused graph  {} ops -> {} kernels launched per pass ({} matmuls with fused prologue/epilogue)", self.fused.ops, self.fused.groups, self.fused.matmuls);
         if let (Some(t), Some(k)) = (&self.target, self.kernels) {
-            let dot = if self.dot_matmuls > 0 { format!(" ({} matmuls on packed weights and dot-product instructions)", self.dot_matmuls) } else { String::new() };
+            let amx = if t.contains("amx-bf16") { "; bf16 AMX tiles for passes of 64 rows or more where granted" } else { "" };
+            let dot = if self.dot_matmuls > 0 { format!(" ({} matmuls on packed weights and dot-product instructions{amx})", self.dot_matmuls) } else { String::new() };
             let _ = writeln!(o, "compiled     {k} distinct kernels for {t}{dot}");
         }
         let _ = writeln!(o, "layer 0 and outside the layers:");

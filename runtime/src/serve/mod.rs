@@ -132,9 +132,10 @@ fn load(options: &ServeOptions) -> Result<BTreeMap<String, Served>> {
         let context = options.ctx.unwrap_or(4096).min(meta.plan.context);
         // every decoding answer takes a row of each pass: at most the artifact's rows per pass
         let slots = options.parallel.unwrap_or_else(|| default_slots(&meta, context)).min(meta.plan.max_rows);
-        let model = crate::Model::open_slots(path, Some(context), slots)?;
+        let mut model = crate::Model::open_slots(path, Some(context), slots)?;
+        model.executor.batch_invariant();
         let tokenizer = Tokenizer::for_artifact(&meta)?;
-        eprintln!("kiln serve: {name}: {slots} slots × {context} positions, KV cache {} MiB", slots * context * KvCache::bytes_per_token(&meta.plan.caches) >> 20);
+        eprintln!("kiln serve: {name}: {slots} slots × {context} positions, KV cache {} MiB", (slots * context * KvCache::bytes_per_token(&meta.plan.caches)) >> 20);
         let engine = Engine::start(model, tokenizer.clone(), meta.eos_token_ids.clone(), options.step_tokens);
         let served = Served { name: name.clone(), tokenizer, meta, context, engine };
         if models.insert(name.clone(), served).is_some() {
