@@ -37,7 +37,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { target_cpu: "host".into(), max_rows: 128, weights: WeightMode::Native, emit_llvm: None, kv: KvDtype::F16, quant: None, exact: false }
+        Options { target_cpu: "host".into(), max_rows: 512, weights: WeightMode::Native, emit_llvm: None, kv: KvDtype::F16, quant: None, exact: false }
     }
 }
 
