@@ -77,16 +77,16 @@ PY
 )
 achieved=$(echo "scale=1; $p * $flops / 1000000000" | bc)
 echo "prefill compute ${achieved} GFLOP/s of matmuls vs ${peak} GFLOP/s f32 GEMM peak (numpy BLAS) -> $(echo "scale=0; 100 * $achieved / $peak" | bc)%"
-# ... and against the 8-bit dot-product peak its integer kernels use (tests/bench/dot_peak.c), where the CPU has VNNI
+# ... and against the 8-bit dot-product peak its integer kernels use (tests/bench/peak.c), where the CPU has VNNI
+PEAK=$(dirname "$ART")/peak
+gcc -O2 -mavx512f -mavx512bw -mavx512vnni -mamx-tile -mamx-bf16 -pthread tests/bench/peak.c -o "$PEAK"
 if grep -qw avx512_vnni /proc/cpuinfo; then
-  gcc -O2 -mavx512f -mavx512bw -mavx512vnni -pthread tests/bench/dot_peak.c -o "$(dirname "$ART")/dot_peak"
-  dpeak=$("$(dirname "$ART")/dot_peak")
+  dpeak=$("$PEAK" dot)
   echo "prefill compute ${achieved} GOP/s of matmuls vs ${dpeak} GOP/s vpdpbusd peak (every thread, from registers) -> $(echo "scale=0; 100 * $achieved / $dpeak" | bc)%"
 fi
-# ... and against the bf16 AMX peak (tests/bench/amx_peak.c) where the CPU has AMX: passes of 64
-# rows and more run on its tiles. Prefill of ~512 tokens with AMX and without (KILN_AMX=0), medians
-# of 5, interleaved.
-if grep -qw amx_bf16 /proc/cpuinfo && gcc -O2 -mamx-tile -mamx-bf16 -pthread tests/bench/amx_peak.c -o "$(dirname "$ART")/amx_peak" && apeak=$("$(dirname "$ART")/amx_peak"); then
+# ... and against the bf16 AMX peak where the CPU has AMX: passes of 64 rows and more run on its
+# tiles. Prefill of ~512 tokens with AMX and without (KILN_AMX=0), medians of 5, interleaved.
+if grep -qw amx_bf16 /proc/cpuinfo && apeak=$("$PEAK" amx); then
   echo "prefill compute ${achieved} GFLOP/s of matmuls vs ${apeak} GFLOP/s bf16 AMX peak (every thread, from tile registers) -> $(echo "scale=0; 100 * $achieved / $apeak" | bc)%"
   on=() off=() LONG=$(printf 'The history of the city of Paris begins %.0s' {1..64})
   for i in 1 2 3 4 5; do

@@ -6,8 +6,10 @@
 //! block of 32 columns are turned into bf16 once per call, from their packed units (x = scale·q +
 //! min, exactly as the int8 path reads them, then rounded to nearest even; BF16 weights are read
 //! in place: their packed pairs are already the tile layout). Then every 32 rows of the block are
-//! four 16 × 16 f32 tiles, each `tdpbf16ps` adding 16 rows × 32 elements × 16 columns; the tiles
-//! go to scratch and the epilogue runs on them 16 columns at a time, as in dot.rs.
+//! four 16 × 16 f32 tiles, each `tdpbf16ps` adding 16 rows × 32 elements × 16 columns; K runs in
+//! chunks of KC whose weights stay in L1 while every 32 rows meet them (the tiles parked in
+//! scratch between chunks), and the epilogue runs on the finished tiles 16 columns at a time, as
+//! in dot.rs.
 //!
 //! Rows past the last whole 32 are left to the int8/bf16 path, as are passes of fewer than
 //! MIN_ROWS rows (a block's conversion would cost more than the tiles save).
