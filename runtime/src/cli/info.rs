@@ -1,5 +1,6 @@
 //! `kiln info ARTIFACT`: the report the compiler stored in it (runtime::info), with this
-//! machine's read bandwidth and the decode roofline it implies, as text or JSON.
+//! machine's read bandwidth and the decode roofline it implies, and whether it grants AMX tiles,
+//! as text or JSON.
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -35,10 +36,13 @@ pub fn print(report: &Report, json: bool) -> Result<()> {
         value["machine"] = serde_json::json!({
             "read_bandwidth_bytes_per_s": bandwidth,
             "decode_roofline_tok_s": report.roofline_decode(bandwidth, 0),
+            "amx_granted": crate::cpu::amx_granted(),
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print!("{}", report.text(Some(bandwidth)));
+        let amx = if crate::cpu::amx_granted() { "granted (matmuls built for them use them in passes of 64+ rows)" } else { "not available (no AMX, not granted by Linux, or KILN_AMX=0)" };
+        println!("this machine AMX tiles {amx}");
     }
     Ok(())
 }
