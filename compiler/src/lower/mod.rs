@@ -21,16 +21,37 @@ use codegen::Cg;
 use kernel::{KernelSet, KernelSpec};
 use target::TargetCpu;
 
-/// Emits one LLVM function per kernel spec and builds them into a shared object.
-/// Returns (optimised IR, shared object bytes).
+/// Emits one LLVM function per kernel spec and builds them into a shared object: the kernels are
+/// shared out between one module per thread (LLVM's optimisation and code generation take most
+/// of a compile), each an object file, linked together. Returns (optimised IR, shared object bytes).
 pub fn build(kernels: &KernelSet, cpu: &TargetCpu) -> Result<(String, Vec<u8>)> {
-    let ctx = Context::create();
-    let mut cg = Cg::new(&ctx, cpu.lanes(), cpu.function_attributes(), cpu.features.clone());
-    for (name, spec) in kernels.names().iter().zip(&kernels.specs) {
-        emit(&mut cg, name, spec);
-    }
     let work = tempfile::tempdir().map_err(crate::error::io(std::path::Path::new("temporary directory")))?;
-    cpu.build(&cg.module, work.path())
+    let names = kernels.names();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(names.len()).max(1);
+    let objects: Vec<_> = (0..threads).map(|t| work.path().join(format!("kernels{t}.o"))).collect();
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by_key(|&i| !matches!(kernels.specs[i], KernelSpec::Matmul { .. }));
+    let irs: Vec<Result<String>> = std::thread::scope(|scope| {
+        let jobs: Vec<_> = objects
+            .iter()
+            .enumerate()
+            .map(|(t, obj)| {
+                let (names, order) = (&names, &order);
+                scope.spawn(move || {
+                    let ctx = Context::create();
+                    let mut cg = Cg::new(&ctx, cpu.lanes(), cpu.function_attributes(), cpu.features.clone());
+                    // every thread-th kernel, matmuls (the big ones) first, so that they spread evenly
+                    for &i in order.iter().skip(t).step_by(threads) {
+                        emit(&mut cg, &names[i], &kernels.specs[i]);
+                    }
+                    cpu.object(&cg.module, obj)
+                })
+            })
+            .collect();
+        jobs.into_iter().map(|j| j.join().expect("a code-generation thread panicked")).collect()
+    });
+    let ir = irs.into_iter().collect::<Result<Vec<_>>>()?.concat();
+    Ok((ir, TargetCpu::link(&objects, work.path())?))
 }
 
 pub fn emit(cg: &mut Cg, name: &str, spec: &KernelSpec) {

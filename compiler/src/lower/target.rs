@@ -83,27 +83,31 @@ impl TargetCpu {
             .ok_or_else(|| Error::Llvm("cannot create a target machine".into()))
     }
 
-    /// Verifies and optimises the module at O3, returning the textual IR and a linked shared object.
-    pub fn build(&self, module: &Module, work: &Path) -> Result<(String, Vec<u8>)> {
+    /// Verifies and optimises the module at O3 and writes it as an object file; returns the textual IR.
+    pub fn object(&self, module: &Module, obj: &Path) -> Result<String> {
         module.verify().map_err(|e| Error::Llvm(e.to_string()))?;
         let tm = self.machine()?;
         module.set_triple(&tm.get_triple());
         module.set_data_layout(&tm.get_target_data().get_data_layout());
         module.run_passes("default<O3>", &tm, PassBuilderOptions::create()).map_err(|e| Error::Llvm(e.to_string()))?;
+        // the IR as optimised, before code generation's own passes rewrite it
         let ir = module.print_to_string().to_string();
-        let obj = work.join("kernels.o");
+        tm.write_to_file(module, FileType::Object, obj).map_err(|e| Error::Llvm(e.to_string()))?;
+        Ok(ir)
+    }
+
+    /// Links object files into one shared object (by the system C compiler driver); returns its bytes.
+    pub fn link(objects: &[std::path::PathBuf], work: &Path) -> Result<Vec<u8>> {
         let so = work.join("kernels.so");
-        tm.write_to_file(module, FileType::Object, &obj).map_err(|e| Error::Llvm(e.to_string()))?;
         let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
             .args(["-shared", "-nostdlib", "-o"])
             .arg(&so)
-            .arg(&obj)
+            .args(objects)
             .status()
             .map_err(|e| Error::Llvm(format!("cannot run the linker `cc` (install gcc or clang): {e}")))?;
         if !status.success() {
             return Err(Error::Llvm(format!("linking the kernels failed ({status})")));
         }
-        let bytes = std::fs::read(&so).map_err(crate::error::io(&so))?;
-        Ok((ir, bytes))
+        std::fs::read(&so).map_err(crate::error::io(&so))
     }
 }
