@@ -10,7 +10,7 @@ use runtime::plan::{Buf, CacheSpec, Input, KvDtype, Plan, Step};
 
 use crate::error::{io, Error, Result};
 use crate::fuse;
-use crate::lower::{self, kernel::{KernelSet, KernelSpec}, target::TargetCpu};
+use crate::lower::{self, kernel::KernelSet, target::TargetCpu};
 use crate::memory::{self, Lifetime};
 use crate::schedule::{schedule, ArgRef};
 use crate::lower::weight_format::WeightFormat;
@@ -231,15 +231,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
         context,
         vocab: c.dims.get("vocab").copied().unwrap_or(0),
         arena_bytes,
-        scratch_bytes: kernels
-            .specs
-            .iter()
-            .filter_map(|s| match s {
-                KernelSpec::Matmul { k, format, dot: true, .. } if crate::lower::amx::supports(&cpu.features, *format, *k) => Some(crate::lower::amx::scratch_bytes(*k, max_rows) as u64),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0),
+        scratch_bytes: lower::amx::plan_scratch(&kernels, &cpu.features, max_rows) as u64,
         caches,
         steps: steps
             .iter()

@@ -6,6 +6,8 @@ set -euo pipefail
 KILN=$1 MODEL=$2 MLX=${3:-}
 ART=$(mktemp -d)/bench.kiln
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# the tok/s figure named $2 (prefill, decode) in `kiln run --verbose` output $1
+rate() { echo "$1" | sed -n "s/.*$2 \([0-9.]*\) tok\/s.*/\1/p"; }
 
 start=$(date +%s.%N); $KILN compile "$MODEL" -o "$ART" 2>/dev/null; end=$(date +%s.%N)
 echo "compile        $(echo "$end - $start" | bc) s"
@@ -14,8 +16,7 @@ PROMPT=$(printf 'The history of the city of Paris begins %.0s' {1..8})
 prefill=() decode=() rss=()
 for i in 1 2 3 4 5; do
   out=$( { /usr/bin/time -f "RSS %M" $KILN run "$ART" --no-chat --max-tokens 64 --verbose "$PROMPT" >/dev/null; } 2>&1 )
-  prefill+=("$(echo "$out" | sed -n 's/.*prefill \([0-9.]*\) tok\/s.*/\1/p')")
-  decode+=("$(echo "$out" | sed -n 's/.*decode \([0-9.]*\) tok\/s.*/\1/p')")
+  prefill+=("$(rate "$out" prefill)") decode+=("$(rate "$out" decode)")
   rss+=("$(echo "$out" | sed -n 's/^RSS \([0-9]*\)/\1/p')")
 done
 load=$( { /usr/bin/time -f "%e" $KILN run "$ART" --no-chat --max-tokens 1 "a" >/dev/null; } 2>&1 | tail -1)
@@ -90,8 +91,8 @@ if grep -qw amx_bf16 /proc/cpuinfo && apeak=$("$PEAK" amx); then
   echo "prefill compute ${achieved} GFLOP/s of matmuls vs ${apeak} GFLOP/s bf16 AMX peak (every thread, from tile registers) -> $(echo "scale=0; 100 * $achieved / $apeak" | bc)%"
   on=() off=() LONG=$(printf 'The history of the city of Paris begins %.0s' {1..64})
   for i in 1 2 3 4 5; do
-    on+=("$($KILN run "$ART" --no-chat --max-tokens 1 --verbose "$LONG" 2>&1 >/dev/null | sed -n 's/.*prefill \([0-9.]*\) tok\/s.*/\1/p')")
-    off+=("$(KILN_AMX=0 $KILN run "$ART" --no-chat --max-tokens 1 --verbose "$LONG" 2>&1 >/dev/null | sed -n 's/.*prefill \([0-9.]*\) tok\/s.*/\1/p')")
+    on+=("$(rate "$($KILN run "$ART" --no-chat --max-tokens 1 --verbose "$LONG" 2>&1 >/dev/null)" prefill)")
+    off+=("$(rate "$(KILN_AMX=0 $KILN run "$ART" --no-chat --max-tokens 1 --verbose "$LONG" 2>&1 >/dev/null)" prefill)")
   done
   a=$(printf '%s\n' "${on[@]}" | median) b=$(printf '%s\n' "${off[@]}" | median)
   echo "prefill AMX    ${a} tok/s with AMX tiles, ${b} tok/s without (KILN_AMX=0) -> $(echo "scale=2; $a / $b" | bc)×"
@@ -102,7 +103,6 @@ fi
 if [ -n "$MLX" ]; then
   MLX_ART=$(dirname "$ART")/mlx.kiln
   $KILN compile "$MLX" -o "$MLX_ART" 2>/dev/null
-  rate() { echo "$1" | sed -n "s/.*$2 \([0-9.]*\) tok\/s.*/\1/p"; }
   mp=() md=() dp=() dd=() lp=() ld=()
   for i in 1 2 3 4 5; do
     a=$($KILN run "$ART" --no-chat --max-tokens 64 --verbose "$PROMPT" 2>&1 >/dev/null); b=$($KILN run "$MLX_ART" --no-chat --max-tokens 64 --verbose "$PROMPT" 2>&1 >/dev/null)
