@@ -129,11 +129,7 @@ pub struct Row {
 
 /// Cuts the step's work range into pieces (whole multiples of `grain`) that the pool's threads take.
 fn run(pool: &Pool, step: &Resolved, rows: usize, scratch_bytes: usize) {
-    let (total, grain) = match step.work {
-        Work::Rows => (rows, 1),
-        Work::Columns(n) => (n, 16),
-        Work::HeadRows(h) => (h * rows, 1),
-    };
+    let (total, grain) = step.work.range(rows);
     let units = total.div_ceil(grain);
     let pieces = pool.pieces(units);
     pool.run(pieces, &|p| {

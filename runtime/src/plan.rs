@@ -40,8 +40,24 @@ pub enum Work {
     Rows,
     /// 0..n output columns
     Columns(usize),
-    /// 0..n · rows items: one KV head (with its query heads) of one row each
+    /// n · rows items: one KV head (with its query heads) of one row each; from TILE_ROWS rows on,
+    /// in tiles of TILE_ROWS rows (the last one padded), each tile's items together.
     HeadRows(usize),
+}
+
+/// Rows of an attention tile (`Work::HeadRows`).
+pub const TILE_ROWS: usize = 16;
+
+impl Work {
+    /// The items of this work for a pass of `rows` rows, and the grain pieces are cut at.
+    pub fn range(self, rows: usize) -> (usize, usize) {
+        match self {
+            Work::Rows => (rows, 1),
+            Work::Columns(n) => (n, 16),
+            Work::HeadRows(h) if rows >= TILE_ROWS => (h * rows.next_multiple_of(TILE_ROWS), TILE_ROWS),
+            Work::HeadRows(h) => (h * rows, 1),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -42,13 +42,15 @@ pub fn scratch_bytes(k: usize, rows: usize) -> usize {
     64 + 64 * k + 2 * rows * k + 4 * RB as usize * rows
 }
 
-/// The scratch a thread needs for every AMX matmul of `kernels` in passes of up to `rows` rows.
+/// The scratch a thread needs for every AMX kernel of `kernels` (matmuls and attention) in passes
+/// of up to `rows` rows.
 pub fn plan_scratch(kernels: &KernelSet, features: &[String], rows: usize) -> usize {
-    let amx_k = |s: &KernelSpec| match *s {
-        KernelSpec::Matmul { k, format, dot: true, .. } if supports(features, format, k) => Some(k),
+    let bytes = |s: &KernelSpec| match s {
+        KernelSpec::Matmul { k, format, dot: true, .. } if supports(features, *format, *k) => Some(scratch_bytes(*k, rows)),
+        KernelSpec::Attention(a) if super::attention_amx::supports(features, a) => Some(super::attention_amx::scratch_bytes(a)),
         _ => None,
     };
-    kernels.specs.iter().filter_map(amx_k).map(|k| scratch_bytes(k, rows)).max().unwrap_or(0)
+    kernels.specs.iter().filter_map(bytes).max().unwrap_or(0)
 }
 
 /// The AMX part of a dot-product matmul: rows 0.. in whole blocks of 32 when the pass has
@@ -100,7 +102,7 @@ pub fn emit<'ctx>(cg: &Cg<'ctx>, ka: &KernelArgs<'ctx>, ptrs: &[PointerValue<'ct
 }
 
 /// Palette 1; tiles 0-3 (C), 4-5 (A), 6-7 (B) all 16 rows of 64 bytes.
-fn configure<'ctx>(cg: &Cg<'ctx>, config: PointerValue<'ctx>) {
+pub fn configure<'ctx>(cg: &Cg<'ctx>, config: PointerValue<'ctx>) {
     let mut bytes = [0u64; 64];
     bytes[0] = 1;
     for t in 0..8 {

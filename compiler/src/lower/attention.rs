@@ -12,6 +12,9 @@
 use inkwell::values::{IntValue, PointerValue, VectorValue};
 use inkwell::types::VectorType;
 
+use runtime::plan::TILE_ROWS;
+
+use super::attention_amx;
 use super::codegen::{ok, Cg};
 use super::copy::load_kv;
 use super::kernel::AttentionSpec;
@@ -28,85 +31,140 @@ pub fn lanes_dividing(cg: &Cg, n: usize) -> u32 {
 const NEG: f64 = -1e30;
 
 pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
-    let AttentionSpec { heads, kv_heads, head_dim: hd, scale, window, softcap, kv } = spec.clone();
     let ka = cg.kernel(name);
     let [q, kc, vc, pos, base, out] = [0, 1, 2, 3, 4, 5].map(|i| cg.arg(&ka, i));
-    let lv = lanes_dividing(cg, hd);
-    let nv = hd as u64 / lv as u64;
-    let (qw, kvw, group, hd, kvh) = ((heads * hd) as u64, (kv_heads * hd) as u64, (heads / kv_heads) as u64, hd as u64, kv_heads as u64);
-    let sb = cg.lanes as u64; // cache rows per block
+    let args = Args { q, kc, vc, pos, base, out };
+    let lv = lanes_dividing(cg, spec.head_dim);
+    let (sb, hd, group) = (cg.lanes as u64, spec.head_dim as u64, (spec.heads / spec.kv_heads) as u64);
     // the block's keys and values in f32 [sb, hd]; per head of the group its running max, sum, output [hd]
-    let (kb, vb) = (ok!(cg.b.build_array_alloca(cg.f32, cg.int(sb * hd), "kb")), ok!(cg.b.build_array_alloca(cg.f32, cg.int(sb * hd), "vb")));
-    let (ms, ls, os) = (ok!(cg.b.build_array_alloca(cg.f32, cg.int(group), "m")), ok!(cg.b.build_array_alloca(cg.f32, cg.int(group), "l")), ok!(cg.b.build_array_alloca(cg.f32, cg.int(group * hd), "o")));
-
-    cg.for_each(ka.begin, ka.end, 1, &mut |cg, u| {
-        let g = ok!(cg.b.build_int_unsigned_rem(u, cg.int(kvh), ""));
-        let t = zigzag(cg, ok!(cg.b.build_int_unsigned_div(u, cg.int(kvh), "")), ka.rows);
-        let kv_off = cg.mul(g, cg.int(hd));
-        let p = cg.load_i32(pos, t);
-        let b = cg.load_i32(base, t);
-        let q_off = cg.add(cg.mul(t, cg.int(qw)), cg.mul(g, cg.int(group * hd))); // the group's first query head
-        for h in 0..group {
-            cg.store(ms, cg.int(h), cg.splat_const(NEG, 1));
-            cg.store(ls, cg.int(h), cg.splat_const(0.0, 1));
-            (0..nv).for_each(|v| cg.store(os, cg.int(h * hd + v * lv as u64), cg.vt(lv).const_zero()));
-        }
-        let seen = cg.add(p, cg.int(1));
-        let blocks_end = cg.mul(ok!(cg.b.build_int_unsigned_div(cg.add(seen, cg.int(sb - 1)), cg.int(sb), "")), cg.int(sb));
-        // the first visible row (0 without a window), and the block it is in
-        let first = match window {
-            Some(w) => {
-                let past = cg.lt(cg.int(w as u64), seen);
-                ok!(cg.b.build_select(past, ok!(cg.b.build_int_sub(seen, cg.int(w as u64), "")), cg.int(0), "")).into_int_value()
-            }
-            None => cg.int(0),
-        };
-        let blocks_start = cg.mul(ok!(cg.b.build_int_unsigned_div(first, cg.int(sb), "")), cg.int(sb));
-        cg.for_each(blocks_start, blocks_end, sb, &mut |cg, s0| {
-            // rows past pos read row pos (masked below), so stale cache contents never enter a sum
-            for i in 0..sb {
-                let row = cg.add(cg.mul(cg.add(b, cg.min(cg.add(s0, cg.int(i)), p)), cg.int(kvw)), kv_off);
-                for v in 0..nv {
-                    let (at, to) = (cg.add(row, cg.int(v * lv as u64)), cg.int(i * hd + v * lv as u64));
-                    cg.store(kb, to, load_kv(cg, kc, at, lv, kv));
-                    cg.store(vb, to, load_kv(cg, vc, at, lv, kv));
-                }
-            }
-            let visible = visible_rows(cg, s0, sb, first, seen);
-            for h in 0..group {
-                let qh = cg.add(q_off, cg.int(h * hd));
-                let qv: Vec<VectorValue> = (0..nv).map(|v| cg.fmul(cg.load(q, cg.add(qh, cg.int(v * lv as u64)), lv), cg.splat_const(scale as f64, lv))).collect();
-                let dots: Vec<VectorValue> = (0..sb)
-                    .map(|i| (0..nv).fold(cg.vt(lv).const_zero(), |acc, v| cg.fma(qv[v as usize], cg.load(kb, cg.int(i * hd + v * lv as u64), lv), acc)))
-                    .collect();
-                let mut scores = hsums(cg, &dots); // [sb]
-                if let Some(cap) = softcap {
-                    scores = cg.softcap(scores, cap);
-                }
-                let scores = ok!(cg.b.build_select(visible, scores, cg.splat_const(NEG, sb as u32), "")).into_vector_value();
-                let (m, l) = (scalar(cg, ms, h), scalar(cg, ls, h));
-                let bmax = cg.hmax(scores);
-                let m_new = cg.select(cg.fgt(bmax, m), bmax, m);
-                let corr = cg.extract(cg.exp(cg.fsub(cg.splat(m, 1), cg.splat(m_new, 1))), 0);
-                let w = cg.exp(cg.fsub(scores, cg.splat(m_new, sb as u32)));
-                let l_new = ok!(cg.b.build_float_add(ok!(cg.b.build_float_mul(l, corr, "")), cg.hsum(w), ""));
-                cg.store(ms, cg.int(h), cg.splat(m_new, 1));
-                cg.store(ls, cg.int(h), cg.splat(l_new, 1));
-                for v in 0..nv {
-                    let at = cg.int(h * hd + v * lv as u64);
-                    let o = (0..sb).fold(cg.fmul(cg.load(os, at, lv), cg.splat(corr, lv)), |o, i| cg.fma(cg.splat(cg.extract(w, i), lv), cg.load(vb, cg.int(i * hd + v * lv as u64), lv), o));
-                    cg.store(os, at, o);
-                }
-            }
+    let alloc = |n: u64| ok!(cg.b.build_array_alloca(cg.f32, cg.int(n), ""));
+    let bufs = Bufs { kb: alloc(sb * hd), vb: alloc(sb * hd), ms: alloc(group), ls: alloc(group), os: alloc(group * hd), lv };
+    let kvh = spec.kv_heads as u64;
+    let tiled = ok!(cg.b.build_int_compare(inkwell::IntPredicate::SGE, ka.rows, cg.int(TILE_ROWS as u64), ""));
+    let rows_first = ok!(cg.b.build_not(tiled, ""));
+    // items (row, kv head) in zigzag row order
+    cg.when(rows_first, &mut |cg| {
+        cg.for_each(ka.begin, ka.end, 1, &mut |cg, u| {
+            let g = ok!(cg.b.build_int_unsigned_rem(u, cg.int(kvh), ""));
+            let t = zigzag(cg, ok!(cg.b.build_int_unsigned_div(u, cg.int(kvh), "")), ka.rows);
+            row(cg, spec, &args, &bufs, t, g);
         });
-        for h in 0..group {
-            let inv_l = cg.fdiv(cg.splat_const(1.0, lv), cg.splat(scalar(cg, ls, h), lv));
+    });
+    // items (tile of TILE_ROWS rows, kv head) in zigzag tile order: on AMX tiles where it can
+    cg.when(tiled, &mut |cg| {
+        let tr = TILE_ROWS as u64;
+        let tiles = ok!(cg.b.build_int_unsigned_div(cg.add(ka.rows, cg.int(tr - 1)), cg.int(tr), ""));
+        cg.for_each(ka.begin, ka.end, tr, &mut |cg, u| {
+            let item = ok!(cg.b.build_int_unsigned_div(u, cg.int(tr), ""));
+            let g = ok!(cg.b.build_int_unsigned_rem(item, cg.int(kvh), ""));
+            let t0 = cg.mul(zigzag(cg, ok!(cg.b.build_int_unsigned_div(item, cg.int(kvh), "")), tiles), cg.int(tr));
+            let on_tiles = match attention_amx::supports(&cg.features, spec) {
+                true => attention_amx::applies(cg, &ka, &args, t0),
+                false => cg.ctx.bool_type().const_zero(),
+            };
+            cg.when(on_tiles, &mut |cg| attention_amx::emit(cg, spec, &args, ka.scratch, t0, g));
+            cg.when(ok!(cg.b.build_not(on_tiles, "")), &mut |cg| {
+                let end = cg.min(cg.add(t0, cg.int(tr)), ka.rows);
+                cg.for_each(t0, end, 1, &mut |cg, t| row(cg, spec, &args, &bufs, t, g));
+            });
+        });
+    });
+    cg.ret();
+}
+
+/// The kernel's arguments.
+#[derive(Clone, Copy)]
+pub struct Args<'ctx> {
+    pub q: PointerValue<'ctx>,
+    pub kc: PointerValue<'ctx>,
+    pub vc: PointerValue<'ctx>,
+    pub pos: PointerValue<'ctx>,
+    pub base: PointerValue<'ctx>,
+    pub out: PointerValue<'ctx>,
+}
+
+/// The one-row path's buffers (see `emit`) and its vector width over head_dim.
+#[derive(Clone, Copy)]
+struct Bufs<'ctx> {
+    kb: PointerValue<'ctx>,
+    vb: PointerValue<'ctx>,
+    ms: PointerValue<'ctx>,
+    ls: PointerValue<'ctx>,
+    os: PointerValue<'ctx>,
+    lv: u32,
+}
+
+/// Query row t's heads of KV head g, one cache row block after another.
+fn row<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bufs<'ctx>, t: IntValue<'ctx>, g: IntValue<'ctx>) {
+    let AttentionSpec { heads, kv_heads, head_dim: hd, scale, window, softcap, kv } = spec.clone();
+    let Bufs { kb, vb, ms, ls, os, lv } = *bufs;
+    let Args { q, kc, vc, pos, base, out } = *a;
+    let nv = hd as u64 / lv as u64;
+    let (qw, kvw, group, hd) = ((heads * hd) as u64, (kv_heads * hd) as u64, (heads / kv_heads) as u64, hd as u64);
+    let sb = cg.lanes as u64; // cache rows per block
+    let kv_off = cg.mul(g, cg.int(hd));
+    let p = cg.load_i32(pos, t);
+    let b = cg.load_i32(base, t);
+    let q_off = cg.add(cg.mul(t, cg.int(qw)), cg.mul(g, cg.int(group * hd))); // the group's first query head
+    for h in 0..group {
+        cg.store(ms, cg.int(h), cg.splat_const(NEG, 1));
+        cg.store(ls, cg.int(h), cg.splat_const(0.0, 1));
+        (0..nv).for_each(|v| cg.store(os, cg.int(h * hd + v * lv as u64), cg.vt(lv).const_zero()));
+    }
+    let seen = cg.add(p, cg.int(1));
+    let blocks_end = cg.mul(ok!(cg.b.build_int_unsigned_div(cg.add(seen, cg.int(sb - 1)), cg.int(sb), "")), cg.int(sb));
+    // the first visible row (0 without a window), and the block it is in
+    let first = match window {
+        Some(w) => {
+            let past = cg.lt(cg.int(w as u64), seen);
+            ok!(cg.b.build_select(past, ok!(cg.b.build_int_sub(seen, cg.int(w as u64), "")), cg.int(0), "")).into_int_value()
+        }
+        None => cg.int(0),
+    };
+    let blocks_start = cg.mul(ok!(cg.b.build_int_unsigned_div(first, cg.int(sb), "")), cg.int(sb));
+    cg.for_each(blocks_start, blocks_end, sb, &mut |cg, s0| {
+        // rows past pos read row pos (masked below), so stale cache contents never enter a sum
+        for i in 0..sb {
+            let row = cg.add(cg.mul(cg.add(b, cg.min(cg.add(s0, cg.int(i)), p)), cg.int(kvw)), kv_off);
             for v in 0..nv {
-                cg.store(out, cg.add(q_off, cg.int(h * hd + v * lv as u64)), cg.fmul(cg.load(os, cg.int(h * hd + v * lv as u64), lv), inv_l));
+                let (at, to) = (cg.add(row, cg.int(v * lv as u64)), cg.int(i * hd + v * lv as u64));
+                cg.store(kb, to, load_kv(cg, kc, at, lv, kv));
+                cg.store(vb, to, load_kv(cg, vc, at, lv, kv));
+            }
+        }
+        let visible = visible_rows(cg, s0, sb, first, seen);
+        for h in 0..group {
+            let qh = cg.add(q_off, cg.int(h * hd));
+            let qv: Vec<VectorValue> = (0..nv).map(|v| cg.fmul(cg.load(q, cg.add(qh, cg.int(v * lv as u64)), lv), cg.splat_const(scale as f64, lv))).collect();
+            let dots: Vec<VectorValue> = (0..sb)
+                .map(|i| (0..nv).fold(cg.vt(lv).const_zero(), |acc, v| cg.fma(qv[v as usize], cg.load(kb, cg.int(i * hd + v * lv as u64), lv), acc)))
+                .collect();
+            let mut scores = hsums(cg, &dots); // [sb]
+            if let Some(cap) = softcap {
+                scores = cg.softcap(scores, cap);
+            }
+            let scores = ok!(cg.b.build_select(visible, scores, cg.splat_const(NEG, sb as u32), "")).into_vector_value();
+            let (m, l) = (scalar(cg, ms, h), scalar(cg, ls, h));
+            let bmax = cg.hmax(scores);
+            let m_new = cg.select(cg.fgt(bmax, m), bmax, m);
+            let corr = cg.extract(cg.exp(cg.fsub(cg.splat(m, 1), cg.splat(m_new, 1))), 0);
+            let w = cg.exp(cg.fsub(scores, cg.splat(m_new, sb as u32)));
+            let l_new = ok!(cg.b.build_float_add(ok!(cg.b.build_float_mul(l, corr, "")), cg.hsum(w), ""));
+            cg.store(ms, cg.int(h), cg.splat(m_new, 1));
+            cg.store(ls, cg.int(h), cg.splat(l_new, 1));
+            for v in 0..nv {
+                let at = cg.int(h * hd + v * lv as u64);
+                let o = (0..sb).fold(cg.fmul(cg.load(os, at, lv), cg.splat(corr, lv)), |o, i| cg.fma(cg.splat(cg.extract(w, i), lv), cg.load(vb, cg.int(i * hd + v * lv as u64), lv), o));
+                cg.store(os, at, o);
             }
         }
     });
-    cg.ret();
+    for h in 0..group {
+        let inv_l = cg.fdiv(cg.splat_const(1.0, lv), cg.splat(scalar(cg, ls, h), lv));
+        for v in 0..nv {
+            cg.store(out, cg.add(q_off, cg.int(h * hd + v * lv as u64)), cg.fmul(cg.load(os, cg.int(h * hd + v * lv as u64), lv), inv_l));
+        }
+    }
 }
 
 /// buf[i], one f32.

@@ -178,7 +178,8 @@ impl<'ctx> Cg<'ctx> {
         ok!(self.b.build_float_div(a, b, ""))
     }
 
-    fn intrinsic(&self, name: &str, ty: VectorType<'ctx>, args: &[BasicMetadataValueEnum<'ctx>]) -> BasicValueEnum<'ctx> {
+    /// An overloaded intrinsic on vectors of type `ty`.
+    pub fn intrinsic(&self, name: &str, ty: VectorType<'ctx>, args: &[BasicMetadataValueEnum<'ctx>]) -> BasicValueEnum<'ctx> {
         let f = Intrinsic::find(name).unwrap().get_declaration(&self.module, &[ty.into()]).unwrap();
         ok!(self.b.build_call(f, args, "")).try_as_basic_value().basic().unwrap()
     }
@@ -221,13 +222,18 @@ impl<'ctx> Cg<'ctx> {
         ok!(self.b.build_call(f, &[acc.into(), a.into(), b.into()], "")).try_as_basic_value().basic().unwrap().into_vector_value()
     }
 
-    /// Two vectors of 16 f32 rounded to bf16 (nearest even) and interleaved: 16 pairs (a[c], b[c])
-    /// as 64 bytes (`vcvtne2ps2bf16`, then a word shuffle).
-    pub fn bf16_pairs(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+    /// Two vectors of 16 f32 rounded to bf16 (nearest even), a's then b's: 32 words (`vcvtne2ps2bf16`).
+    pub fn bf16_words(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
         let f = Intrinsic::find("llvm.x86.avx512bf16.cvtne2ps2bf16.512").unwrap().get_declaration(&self.module, &[]).unwrap();
         // words 0..16 from the second operand, 16..32 from the first
         let v = ok!(self.b.build_call(f, &[b.into(), a.into()], "")).try_as_basic_value().basic().unwrap();
-        let words = ok!(self.b.build_bit_cast(v, self.ctx.i16_type().vec_type(32), "")).into_vector_value();
+        ok!(self.b.build_bit_cast(v, self.ctx.i16_type().vec_type(32), "")).into_vector_value()
+    }
+
+    /// Two vectors of 16 f32 rounded to bf16 (nearest even) and interleaved: 16 pairs (a[c], b[c])
+    /// as 64 bytes (`vcvtne2ps2bf16`, then a word shuffle).
+    pub fn bf16_pairs(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        let words = self.bf16_words(a, b);
         let mask: Vec<_> = (0..32u64).map(|i| self.i32.const_int(i / 2 + 16 * (i % 2), false)).collect();
         let pairs = ok!(self.b.build_shuffle_vector(words, words, VectorType::const_vector(&mask), ""));
         ok!(self.b.build_bit_cast(pairs, self.ctx.i8_type().vec_type(64), "")).into_vector_value()

@@ -2,6 +2,7 @@
 pub mod affine;
 pub mod amx;
 pub mod attention;
+pub mod attention_amx;
 pub mod codegen;
 pub mod copy;
 pub mod dot;

@@ -1,0 +1,264 @@
+//! Attention on AMX tiles: the attention kernel's path (attention.rs) for a tile of TILE_ROWS
+//! query rows of one sequence and one KV head with its query heads, on CPUs with AMX-BF16 where
+//! the runtime handed the kernel its scratch. Flash attention, transposed so that each lane is a
+//! query: per block of KB cache rows,
+//!   Sᵀ [KB keys, 16 queries] = K · Qᵀ    A: the keys' bf16 rows; B: Qᵀ in pairs, made once per tile
+//!   online softmax down the keys          max and sum are vertical: no horizontal reductions
+//!   Oᵀ [hd, 16 queries] += Vᵀ · Pᵀ       A: the values transposed (once per block for the group); B: P in pairs
+//! and Oᵀ is turned back into rows at the end. A row's running max is raised only when a block's
+//! exceeds it by more than RAISE (Oᵀ is then rescaled), so Oᵀ usually stays as it is from block to
+//! block: weights e^(s − m) stay below e^RAISE, far within f32 and at bf16's relative precision.
+//!
+//! Keys and values are rounded to bf16 from the cache (f16 or Q8_0), queries and weights from
+//! f32; products are summed in f32. An f32 cache (the exact path) stays on attention.rs's FMAs.
+use inkwell::types::VectorType;
+use inkwell::values::{IntValue, PointerValue, VectorValue};
+use inkwell::IntPredicate;
+use runtime::plan::{KvDtype, TILE_ROWS};
+
+use super::amx::configure;
+use super::attention::Args;
+use super::codegen::{ok, Cg, KernelArgs};
+use super::copy::load_kv;
+use super::kernel::AttentionSpec;
+
+/// Cache rows per block (the K of one tile step: 16 pairs of bf16).
+const KB: u64 = 32;
+const RAISE: f64 = 8.0;
+const NEG: f64 = -1e30;
+/// Bytes of one tile: 16 rows of 64.
+const TILE: u64 = 1024;
+
+/// Whether attention with `spec` has a tile path on a target with `features`.
+pub fn supports(features: &[String], spec: &AttentionSpec) -> bool {
+    let has = |f: &str| features.iter().any(|x| x == f);
+    has("amx-tile") && has("amx-bf16") && has("avx512bf16") && spec.kv != KvDtype::F32 && spec.head_dim.is_multiple_of(KB as usize)
+}
+
+/// Byte offsets in one thread's scratch: tile config (64) | Qᵀ [group][hd / 32] tiles | K block
+/// [KB][hd] bf16 | Vᵀ [hd / 16] tiles | Sᵀ [KB][16] f32 | Pᵀ pairs, one tile | Oᵀ [group][hd][16]
+/// f32 | max [group][16] f32 | sum [group][16] f32 | end.
+struct Layout {
+    qt: u64,
+    kb: u64,
+    vt: u64,
+    s: u64,
+    p: u64,
+    ot: u64,
+    m: u64,
+    l: u64,
+    end: u64,
+}
+
+impl Layout {
+    fn new(spec: &AttentionSpec) -> Layout {
+        let (hd, group) = (spec.head_dim as u64, (spec.heads / spec.kv_heads) as u64);
+        let qt = 64;
+        let kb = qt + group * hd / 32 * TILE;
+        let vt = kb + KB * hd * 2;
+        let s = vt + hd / 16 * TILE;
+        let p = s + KB * 64;
+        let ot = p + TILE;
+        let m = ot + group * hd * 64;
+        let l = m + group * 64;
+        Layout { qt, kb, vt, s, p, ot, m, l, end: l + group * 64 }
+    }
+}
+
+pub fn scratch_bytes(spec: &AttentionSpec) -> usize {
+    Layout::new(spec).end as usize
+}
+
+/// Whether the tile of rows t0.. goes on AMX tiles: scratch given, TILE_ROWS rows, one sequence.
+pub fn applies<'ctx>(cg: &Cg<'ctx>, ka: &KernelArgs<'ctx>, a: &Args<'ctx>, t0: IntValue<'ctx>) -> IntValue<'ctx> {
+    let tr = TILE_ROWS as u64;
+    let granted = ok!(cg.b.build_is_not_null(ka.scratch, ""));
+    let whole = ok!(cg.b.build_int_compare(IntPredicate::SLE, cg.add(t0, cg.int(tr)), ka.rows, ""));
+    // a partial tile reads the first tile's bases instead (rows ≥ TILE_ROWS here), and is refused anyway
+    let at = ok!(cg.b.build_select(whole, t0, cg.int(0), "")).into_int_value();
+    let bases = i32s(cg, a.base, at);
+    let same = ok!(cg.b.build_int_compare(IntPredicate::EQ, bases, splat_i32(cg, cg.extract_int(bases)), ""));
+    let one_sequence = cg.intrinsic("llvm.vector.reduce.and", same.get_type(), &[same.into()]).into_int_value();
+    ok!(cg.b.build_and(ok!(cg.b.build_and(granted, whole, "")), one_sequence, ""))
+}
+
+/// Rows t0..t0 + 16, the query heads of KV head g.
+pub fn emit<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, scratch: PointerValue<'ctx>, t0: IntValue<'ctx>, g: IntValue<'ctx>) {
+    let (hd, group) = (spec.head_dim as u64, (spec.heads / spec.kv_heads) as u64);
+    let (qw, kvw) = (spec.heads as u64 * hd, spec.kv_heads as u64 * hd);
+    let ly = Layout::new(spec);
+    let at = |bytes: u64| cg.byte_ptr(scratch, cg.int(bytes));
+    configure(cg, at(0));
+    // each row's position and first visible cache row; the tile's span of cache rows [lo, hi)
+    let pos = i32s(cg, a.pos, t0);
+    let first = match spec.window {
+        Some(w) => {
+            let from = ok!(cg.b.build_int_sub(pos, cg.splat_i32(w as u64 - 1, 16), ""));
+            cg.intrinsic("llvm.smax", from.get_type(), &[from.into(), cg.splat_i32(0, 16).into()]).into_vector_value()
+        }
+        None => cg.splat_i32(0, 16),
+    };
+    let widen = |x: IntValue<'ctx>| ok!(cg.b.build_int_s_extend(x, cg.i64, ""));
+    let hi = cg.add(widen(cg.intrinsic("llvm.vector.reduce.smax", pos.get_type(), &[pos.into()]).into_int_value()), cg.int(1));
+    let lo = widen(cg.intrinsic("llvm.vector.reduce.smin", first.get_type(), &[first.into()]).into_int_value());
+    let base = cg.load_i32(a.base, t0);
+    let q0 = cg.add(cg.mul(t0, cg.int(qw)), cg.mul(g, cg.int(group * hd))); // row t0's first query head of the group
+    for h in 0..group {
+        for c in 0..hd / 32 {
+            let rows = (0..16).map(|r| {
+                let e = cg.add(q0, cg.int(r * qw + h * hd + c * 32));
+                cg.bf16_words(cg.load(a.q, e, 16), cg.load(a.q, cg.add(e, cg.int(16)), 16))
+            });
+            store_rows(cg, at(ly.qt + (h * hd / 32 + c) * TILE), &transpose(cg, rows.map(|v| dwords(cg, v)).collect()));
+        }
+        (0..hd).for_each(|d| cg.store(at(ly.ot + (h * hd + d) * 64), cg.int(0), cg.vt(16).const_zero()));
+        cg.store(at(ly.m + h * 64), cg.int(0), cg.splat_const(NEG, 16));
+        cg.store(at(ly.l + h * 64), cg.int(0), cg.vt(16).const_zero());
+    }
+    let start = cg.mul(ok!(cg.b.build_int_unsigned_div(lo, cg.int(KB), "")), cg.int(KB));
+    cg.for_each(start, cg.add(hi, cg.int(KB - 1)), KB, &mut |cg, s0| {
+        // element of key i's head g: rows past hi read row hi − 1 (masked), so stale cache never enters
+        let last = ok!(cg.b.build_int_sub(hi, cg.int(1), ""));
+        let key = |i: u64| cg.add(cg.mul(cg.add(base, cg.min(cg.add(s0, cg.int(i)), last)), cg.int(kvw)), cg.mul(g, cg.int(hd)));
+        for i in 0..KB {
+            for c in 0..hd / 32 {
+                let e = cg.add(key(i), cg.int(c * 32));
+                let words = cg.bf16_words(load_kv(cg, a.kc, e, 16, spec.kv), load_kv(cg, a.kc, cg.add(e, cg.int(16)), 16, spec.kv));
+                cg.store_ints(at(ly.kb + (i * hd + c * 32) * 2), words);
+            }
+        }
+        for e in 0..hd / 16 {
+            let pairs = (0..KB / 2).map(|i| {
+                let [x, y] = [2 * i, 2 * i + 1].map(|k| load_kv(cg, a.vc, cg.add(key(k), cg.int(16 * e)), 16, spec.kv));
+                dwords(cg, cg.bf16_pairs(x, y))
+            });
+            store_rows(cg, at(ly.vt + e * TILE), &transpose(cg, pairs.collect()));
+        }
+        let keys = ok!(cg.b.build_int_truncate(s0, cg.i32, ""));
+        let visible: Vec<VectorValue> = (0..KB)
+            .map(|k| {
+                let key = splat_i32(cg, ok!(cg.b.build_int_add(keys, cg.i32.const_int(k, false), "")));
+                let after = ok!(cg.b.build_int_compare(IntPredicate::SLE, first, key, ""));
+                let upto = ok!(cg.b.build_int_compare(IntPredicate::SLE, key, pos, ""));
+                ok!(cg.b.build_and(after, upto, ""))
+            })
+            .collect();
+        for h in 0..group {
+            scores(cg, &ly, hd, h, &at);
+            softmax(cg, spec, &ly, hd, h, &at, &visible);
+            cg.amx("llvm.x86.tileloadd64", &[tile(cg, 2), at(ly.p).into(), cg.int(64).into()]);
+            for e in 0..hd / 16 {
+                let o = at(ly.ot + (h * hd + 16 * e) * 64);
+                cg.amx("llvm.x86.tileloadd64", &[tile(cg, 0), o.into(), cg.int(64).into()]);
+                cg.amx("llvm.x86.tileloadd64", &[tile(cg, 1), at(ly.vt + e * TILE).into(), cg.int(64).into()]);
+                cg.amx("llvm.x86.tdpbf16ps", &[tile(cg, 0), tile(cg, 1), tile(cg, 2)]);
+                cg.amx("llvm.x86.tilestored64", &[tile(cg, 0), o.into(), cg.int(64).into()]);
+            }
+        }
+    });
+    cg.amx("llvm.x86.tilerelease", &[]);
+    // out rows: Oᵀ / l, transposed 16 dims at a time
+    for h in 0..group {
+        let inv_l = cg.fdiv(cg.splat_const(1.0, 16), cg.load(at(ly.l + h * 64), cg.int(0), 16));
+        for e in 0..hd / 16 {
+            let dims = (0..16).map(|d| cg.fmul(cg.load(at(ly.ot + (h * hd + 16 * e + d) * 64), cg.int(0), 16), inv_l)).collect();
+            for (r, row) in transpose(cg, dims).into_iter().enumerate() {
+                cg.store(a.out, cg.add(q0, cg.int(r as u64 * qw + h * hd + 16 * e)), row);
+            }
+        }
+    }
+}
+
+/// Sᵀ [KB keys][16 queries] = K · Qᵀ of head h, into scratch.
+fn scores<'ctx>(cg: &Cg<'ctx>, ly: &Layout, hd: u64, h: u64, at: &dyn Fn(u64) -> PointerValue<'ctx>) {
+    for j in 0..KB / 16 {
+        cg.amx("llvm.x86.tilezero", &[tile(cg, 0)]);
+        for c in 0..hd / 32 {
+            cg.amx("llvm.x86.tileloadd64", &[tile(cg, 1), at(ly.kb + (16 * j * hd + 32 * c) * 2).into(), cg.int(2 * hd).into()]);
+            cg.amx("llvm.x86.tileloadd64", &[tile(cg, 2), at(ly.qt + (h * hd / 32 + c) * TILE).into(), cg.int(64).into()]);
+            cg.amx("llvm.x86.tdpbf16ps", &[tile(cg, 0), tile(cg, 1), tile(cg, 2)]);
+        }
+        cg.amx("llvm.x86.tilestored64", &[tile(cg, 0), at(ly.s + j * TILE).into(), cg.int(64).into()]);
+    }
+}
+
+/// Head h's online softmax over the block's scores (lanes = queries): raises the running max
+/// where the block's exceeds it by RAISE (rescaling Oᵀ and the sum), adds the weights to the sum,
+/// and leaves them as bf16 pairs of keys (the B tile of Pᵀ).
+fn softmax<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, ly: &Layout, hd: u64, h: u64, at: &dyn Fn(u64) -> PointerValue<'ctx>, visible: &[VectorValue<'ctx>]) {
+    let xs: Vec<VectorValue> = (0..KB)
+        .map(|k| {
+            let mut x = cg.fmul(cg.load(at(ly.s + 64 * k), cg.int(0), 16), cg.splat_const(spec.scale as f64, 16));
+            if let Some(cap) = spec.softcap {
+                x = cg.softcap(x, cap);
+            }
+            ok!(cg.b.build_select(visible[k as usize], x, cg.splat_const(NEG, 16), "")).into_vector_value()
+        })
+        .collect();
+    let (m, l) = (at(ly.m + h * 64), at(ly.l + h * 64));
+    let m_old = cg.load(m, cg.int(0), 16);
+    let block_max = xs.iter().copied().reduce(|a, b| cg.fmax(a, b)).unwrap();
+    let raise = ok!(cg.b.build_float_compare(inkwell::FloatPredicate::OGT, block_max, cg.fadd(m_old, cg.splat_const(RAISE, 16)), ""));
+    let m_new = ok!(cg.b.build_select(raise, block_max, m_old, "")).into_vector_value();
+    let corr = cg.exp(cg.fsub(m_old, m_new));
+    let any = cg.intrinsic("llvm.vector.reduce.or", raise.get_type(), &[raise.into()]).into_int_value();
+    cg.when(any, &mut |cg| {
+        for d in 0..hd {
+            let o = at(ly.ot + (h * hd + d) * 64);
+            cg.store(o, cg.int(0), cg.fmul(cg.load(o, cg.int(0), 16), corr));
+        }
+    });
+    let ps: Vec<VectorValue> = xs.iter().zip(visible).map(|(&x, &v)| ok!(cg.b.build_select(v, cg.exp(cg.fsub(x, m_new)), cg.vt(16).const_zero(), "")).into_vector_value()).collect();
+    let sum = ps.iter().fold(cg.fmul(cg.load(l, cg.int(0), 16), corr), |s, &p| cg.fadd(s, p));
+    cg.store(m, cg.int(0), m_new);
+    cg.store(l, cg.int(0), sum);
+    for i in 0..KB / 2 {
+        cg.store_ints(at(ly.p + 64 * i), cg.bf16_pairs(ps[2 * i as usize], ps[2 * i as usize + 1]));
+    }
+}
+
+fn tile<'ctx>(cg: &Cg<'ctx>, t: u64) -> inkwell::values::BasicMetadataValueEnum<'ctx> {
+    cg.ctx.i8_type().const_int(t, false).into()
+}
+
+/// 16 i32 from element i of `base`.
+fn i32s<'ctx>(cg: &Cg<'ctx>, base: PointerValue<'ctx>, i: IntValue<'ctx>) -> VectorValue<'ctx> {
+    cg.load_ints(cg.byte_ptr(base, cg.mul(i, cg.int(4))), cg.i32.vec_type(16))
+}
+
+fn splat_i32<'ctx>(cg: &Cg<'ctx>, x: IntValue<'ctx>) -> VectorValue<'ctx> {
+    let ty = cg.i32.vec_type(16);
+    let one = ok!(cg.b.build_insert_element(ty.get_undef(), x, cg.int(0), ""));
+    ok!(cg.b.build_shuffle_vector(one, ty.get_undef(), ty.const_zero(), ""))
+}
+
+/// Any 64-byte vector as 16 i32.
+fn dwords<'ctx>(cg: &Cg<'ctx>, v: VectorValue<'ctx>) -> VectorValue<'ctx> {
+    ok!(cg.b.build_bit_cast(v, cg.i32.vec_type(16), "")).into_vector_value()
+}
+
+/// 16 vectors as the 16 rows of 64 bytes from `at`.
+fn store_rows<'ctx>(cg: &Cg<'ctx>, at: PointerValue<'ctx>, rows: &[VectorValue<'ctx>]) {
+    for (i, &r) in rows.iter().enumerate() {
+        cg.store_ints(cg.byte_ptr(at, cg.int(64 * i as u64)), r);
+    }
+}
+
+/// The transpose of n vectors of n lanes (rows in, columns out): log2(n) rounds in which rows i
+/// and i + s swap their off-diagonal blocks of s lanes, one shuffle per row.
+fn transpose<'ctx>(cg: &Cg<'ctx>, mut v: Vec<VectorValue<'ctx>>) -> Vec<VectorValue<'ctx>> {
+    let n = v.len() as u32;
+    let mask = |f: &dyn Fn(u32) -> u32| VectorType::const_vector(&(0..n).map(|l| cg.i32.const_int(f(l) as u64, false)).collect::<Vec<_>>());
+    let mut s = n / 2;
+    while s >= 1 {
+        for i in (0..n).filter(|i| i & s == 0) {
+            let (a, b) = (v[i as usize], v[(i + s) as usize]);
+            let lo = mask(&|l| if l & s == 0 { l } else { n + l - s });
+            let hi = mask(&|l| if l & s == 0 { l + s } else { n + l });
+            v[i as usize] = ok!(cg.b.build_shuffle_vector(a, b, lo, ""));
+            v[(i + s) as usize] = ok!(cg.b.build_shuffle_vector(a, b, hi, ""));
+        }
+        s /= 2;
+    }
+    v
+}
