@@ -66,7 +66,7 @@ impl Executor {
 
     /// Keeps every row on the same kernels whatever pass it is in, so that no row's result
     /// depends on the rows beside it (the server's promise): without AMX tiles, which take only
-    /// passes of 64 rows and more.
+    /// matmul passes of 64 rows and more and attention tiles of 16 rows of one sequence.
     pub fn batch_invariant(&mut self) {
         self.scratch_bytes = 0;
     }

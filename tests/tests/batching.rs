@@ -1,6 +1,7 @@
 //! Batch invariance: rows of several sequences in one pass (each in its own cache slot, at its own
 //! position, prefill chunks beside single decode rows) give every row exactly — bit for bit — the
-//! logits it gets when its sequence runs alone, whatever the slot, the chunking and the neighbours.
+//! logits it gets when its sequence runs alone, whatever the slot, the chunking and the neighbours,
+//! on the kernels `kiln serve` keeps every row on (`Executor::batch_invariant`: no AMX tiles).
 use kiln_tests::*;
 use runtime::executor::Row;
 
@@ -13,6 +14,7 @@ fn sequences() -> Vec<Vec<u32>> {
 /// then token by token. Logits of every row: [len, vocab].
 fn alone(artifact: &std::path::Path, seq: &[u32]) -> Vec<f32> {
     let mut model = runtime::Model::open(artifact, Some(64)).unwrap();
+    model.executor.batch_invariant();
     let prompt = seq.len() - 3;
     let mut out = model.forward(&seq[..prompt], 0, true).unwrap();
     for (i, &t) in seq.iter().enumerate().skip(prompt) {
@@ -32,6 +34,7 @@ fn next(state: &mut u64) -> u64 {
 /// every unfinished sequence, in a shuffled order, a random chunk of its next tokens.
 fn together(artifact: &std::path::Path, seqs: &[Vec<u32>], seed: u64) -> Vec<Vec<f32>> {
     let mut model = runtime::Model::open_slots(artifact, Some(64), 4).unwrap();
+    model.executor.batch_invariant();
     let vocab = model.vocab();
     let mut done = vec![0usize; seqs.len()];
     let mut out: Vec<Vec<f32>> = seqs.iter().map(|s| vec![0.0; s.len() * vocab]).collect();

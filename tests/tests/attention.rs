@@ -1,0 +1,139 @@
+//! The attention kernel (lower/attention.rs) against its definition, computed here in f64 from the
+//! cache's stored values: causal grouped-query attention with sliding windows and soft-capping,
+//! over f16 and Q8_0 caches, for passes of 1, 7, 16 and 40 rows from a cached prefix, rows of two
+//! sequences in one pass, the work range cut as the executor cuts it. Row by row (f32 products)
+//! it is within 1e-4 of the definition. Where AMX is granted, tiles of 16 rows of one sequence
+//! run on AMX (lower/attention_amx.rs): within the rounding of bf16 queries, keys, values and
+//! weights of the same definition with bf16-rounded q, k and v.
+use compiler::lower::kernel::{AttentionSpec, KernelSet, KernelSpec};
+use compiler::lower::target::TargetCpu;
+use half::f16;
+use runtime::plan::{KvDtype, Work};
+
+fn next(state: &mut u64) -> f32 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    (*state % 2001) as f32 / 1000.0 - 1.0
+}
+
+/// A cache of `rows` rows of `width` values in ±1 (keys scaled by `gain`): its bytes in `kv` and
+/// the values they hold.
+fn cache(kv: KvDtype, rows: usize, width: usize, gain: f32, seed: u64) -> (Vec<u8>, Vec<f32>) {
+    let mut s = seed;
+    let x: Vec<f32> = (0..rows * width).map(|_| gain * next(&mut s)).collect();
+    match kv {
+        KvDtype::F16 => (x.iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect(), x.iter().map(|v| f16::from_f32(*v).to_f32()).collect()),
+        KvDtype::Q8_0 => {
+            let (mut bytes, mut values) = (vec![], vec![]);
+            for b in x.chunks(32) {
+                let d = f16::from_f32(b.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0);
+                bytes.extend(d.to_le_bytes());
+                for v in b {
+                    let q = (v / d.to_f32()).round_ties_even() as i8;
+                    bytes.push(q as u8);
+                    values.push(q as f32 * d.to_f32());
+                }
+            }
+            (bytes, values)
+        }
+        KvDtype::F32 => unreachable!("the fast paths' caches only"),
+    }
+}
+
+/// out [rows, heads · hd] by the definition, in f64; with `bf16`, q, k and v rounded to bf16 first.
+fn reference(spec: &AttentionSpec, q: &[f32], k: &[f32], v: &[f32], pos: &[i32], base: &[i32], bf16: bool) -> Vec<f32> {
+    let AttentionSpec { heads, kv_heads, head_dim: hd, scale, window, softcap, .. } = spec.clone();
+    let r = |x: f32| if bf16 { half::bf16::from_f32(x).to_f64() } else { x as f64 };
+    let mut out = vec![0f32; pos.len() * heads * hd];
+    for (t, (&p, &b)) in pos.iter().zip(base).enumerate() {
+        let (p, b) = (p as usize, b as usize);
+        let first = window.map_or(0, |w| (p + 1).saturating_sub(w));
+        for h in 0..heads {
+            let g = h / (heads / kv_heads);
+            let at = |j: usize, d: usize| (b + j) * kv_heads * hd + g * hd + d;
+            let scores: Vec<f64> = (first..=p)
+                .map(|j| {
+                    let s = (0..hd).map(|d| r(q[t * heads * hd + h * hd + d]) * r(k[at(j, d)])).sum::<f64>() * scale as f64;
+                    softcap.map_or(s, |c| c as f64 * (s / c as f64).tanh())
+                })
+                .collect();
+            let m = scores.iter().fold(f64::MIN, |a, &b| a.max(b));
+            let w: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
+            let sum: f64 = w.iter().sum();
+            for d in 0..hd {
+                out[t * heads * hd + h * hd + d] = ((first..=p).zip(&w).map(|(j, w)| w * r(v[at(j, d)])).sum::<f64>() / sum) as f32;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn attention_computes_its_definition() {
+    let cpu = TargetCpu::resolve("host").unwrap();
+    let amx = runtime::cpu::amx_granted();
+    let specs = [
+        AttentionSpec { heads: 9, kv_heads: 3, head_dim: 64, scale: 0.125, window: None, softcap: None, kv: KvDtype::F16 },
+        AttentionSpec { heads: 4, kv_heads: 2, head_dim: 32, scale: 0.2, window: Some(5), softcap: None, kv: KvDtype::Q8_0 },
+        AttentionSpec { heads: 2, kv_heads: 1, head_dim: 128, scale: 0.09, window: Some(37), softcap: Some(1.5), kv: KvDtype::F16 },
+    ];
+    let context = 160;
+    for (i, spec) in specs.iter().enumerate() {
+        let tiles = compiler::lower::attention_amx::supports(&cpu.features, spec);
+        if !tiles || !amx {
+            eprintln!("{spec:?}: AMX tiles not built or not granted here: the tile path is not tested");
+        }
+        let mut kernels = KernelSet::default();
+        let name = kernels.intern(KernelSpec::Attention(spec.clone()));
+        let (_, code) = compiler::lower::build(&kernels, &cpu).unwrap();
+        let loaded = runtime::kernels::Kernels::load(&code, &[&name]).unwrap();
+        let (qw, kvw) = (spec.heads * spec.head_dim, spec.kv_heads * spec.head_dim);
+        // two slots of `context` rows; keys large enough that the softmax is far from uniform
+        let (kb, k) = cache(spec.kv, 2 * context, kvw, 4.0, 11 + i as u64);
+        let (vb, v) = cache(spec.kv, 2 * context, kvw, 1.0, 12 + i as u64);
+        let mut scratch = vec![0u64; compiler::lower::attention_amx::scratch_bytes(spec).div_ceil(8)];
+        // (rows: (slot, position)), one sequence from a cached prefix, or two interleaved in blocks
+        let passes: Vec<Vec<(i32, i32)>> = vec![
+            vec![(0, 93)],
+            (50..57).map(|p| (1, p)).collect(),
+            (0..16).map(|p| (0, p)).collect(),
+            (101..141).map(|p| (1, p)).collect(),
+            (0..40).map(|r| (r / 8 % 2, 60 + r)).collect(),
+        ];
+        for rows in passes {
+            let n = rows.len();
+            let mut s = 13 + n as u64;
+            let q: Vec<f32> = (0..n * qw).map(|_| next(&mut s)).collect();
+            let (pos, base): (Vec<i32>, Vec<i32>) = rows.iter().map(|&(slot, p)| (p, slot * context as i32)).unzip();
+            let want = reference(spec, &q, &k, &v, &pos, &base, false);
+            let want_bf16 = reference(spec, &q, &k, &v, &pos, &base, true);
+            let (total, grain) = Work::HeadRows(spec.kv_heads).range(n);
+            let units = total / grain;
+            let mut outs: Vec<Vec<f32>> = vec![];
+            for on_tiles in [false, true] {
+                let mut out = vec![f32::NAN; n * qw];
+                let args = [q.as_ptr(), kb.as_ptr() as *const f32, vb.as_ptr() as *const f32, pos.as_ptr() as *const f32, base.as_ptr() as *const f32, out.as_mut_ptr()].map(|p| p as *mut u8);
+                let scratch = if on_tiles { scratch.as_mut_ptr() as *mut u8 } else { std::ptr::null_mut() };
+                // three pieces, as the executor cuts them
+                for piece in 0..3 {
+                    let (begin, end) = (units * piece / 3 * grain, (units * (piece + 1) / 3 * grain).min(total));
+                    // SAFETY: the kernel reads q [n, qw], the caches at the rows' bases and positions, writes out [n, qw].
+                    unsafe { loaded.get(&name)(args.as_ptr(), n as i64, begin as i64, end as i64, scratch) };
+                }
+                // rows in whole tiles of one sequence take the tiles (when built and granted)
+                let tiled = |t: usize| on_tiles && tiles && amx && n >= 16 && t / 16 * 16 + 16 <= n && rows[t / 16 * 16..t / 16 * 16 + 16].iter().all(|r| r.0 == rows[t / 16 * 16].0);
+                for t in 0..n {
+                    let (got, row) = (&out[t * qw..(t + 1) * qw], t * qw..(t + 1) * qw);
+                    let (want, bound) = if tiled(t) { (&want_bf16[row], 4e-3) } else { (&want[row], 1e-4) };
+                    let err = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                    assert!(err <= bound, "{spec:?}, {n} rows, row {t} (tiles: {}): {err} off its definition", tiled(t));
+                    if tiled(t) {
+                        assert!(got != &outs[0][t * qw..(t + 1) * qw], "{spec:?}, {n} rows, row {t}: the tile path is in use");
+                    }
+                }
+                outs.push(out);
+            }
+        }
+    }
+}
