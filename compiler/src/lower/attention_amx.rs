@@ -36,8 +36,8 @@ pub fn supports(features: &[String], spec: &AttentionSpec) -> bool {
 }
 
 /// Byte offsets in one thread's scratch: tile config (64) | Qᵀ [group][hd / 32] tiles | K block
-/// [KB][hd] bf16 | Vᵀ [hd / 16] tiles | Sᵀ [KB][16] f32 | Pᵀ pairs, one tile | Oᵀ [group][hd][16]
-/// f32 | max [group][16] f32 | sum [group][16] f32 | end.
+/// [KB][hd] bf16 | Vᵀ [hd / 16] tiles | Sᵀ [group][KB][16] f32 | Pᵀ pairs [group] tiles | Oᵀ
+/// [group][hd][16] f32 | max [group][16] f32 | sum [group][16] f32 | end.
 struct Layout {
     qt: u64,
     kb: u64,
@@ -57,8 +57,8 @@ impl Layout {
         let kb = qt + group * hd / 32 * TILE;
         let vt = kb + KB * hd * 2;
         let s = vt + hd / 16 * TILE;
-        let p = s + KB * 64;
-        let ot = p + TILE;
+        let p = s + group * KB * 64;
+        let ot = p + group * TILE;
         let m = ot + group * hd * 64;
         let l = m + group * 64;
         Layout { qt, kb, vt, s, p, ot, m, l, end: l + group * 64 }
@@ -134,27 +134,15 @@ pub fn emit<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, scratch: 
             });
             store_rows(cg, at(ly.vt + e * TILE), &transpose(cg, pairs.collect()));
         }
-        let keys = ok!(cg.b.build_int_truncate(s0, cg.i32, ""));
-        let visible: Vec<VectorValue> = (0..KB)
-            .map(|k| {
-                let key = splat_i32(cg, ok!(cg.b.build_int_add(keys, cg.i32.const_int(k, false), "")));
-                let after = ok!(cg.b.build_int_compare(IntPredicate::SLE, first, key, ""));
-                let upto = ok!(cg.b.build_int_compare(IntPredicate::SLE, key, pos, ""));
-                ok!(cg.b.build_and(after, upto, ""))
-            })
-            .collect();
-        for h in 0..group {
-            scores(cg, &ly, hd, h, &at);
-            softmax(cg, spec, &ly, hd, h, &at, &visible);
-            cg.amx("llvm.x86.tileloadd64", &[tile(cg, 2), at(ly.p).into(), cg.int(64).into()]);
-            for e in 0..hd / 16 {
-                let o = at(ly.ot + (h * hd + 16 * e) * 64);
-                cg.amx("llvm.x86.tileloadd64", &[tile(cg, 0), o.into(), cg.int(64).into()]);
-                cg.amx("llvm.x86.tileloadd64", &[tile(cg, 1), at(ly.vt + e * TILE).into(), cg.int(64).into()]);
-                cg.amx("llvm.x86.tdpbf16ps", &[tile(cg, 0), tile(cg, 1), tile(cg, 2)]);
-                cg.amx("llvm.x86.tilestored64", &[tile(cg, 0), o.into(), cg.int(64).into()]);
-            }
-        }
+        // the block's mask: whole when every row sees all its keys (the common case off the diagonal)
+        let keys = Mask { s0: ok!(cg.b.build_int_truncate(s0, cg.i32, "")), first, pos };
+        let all_see = ok!(cg.b.build_and(cg.lt(lo_max(cg, first), cg.add(s0, cg.int(1))), cg.lt(cg.add(s0, cg.int(KB - 1)), hi_min(cg, pos)), ""));
+        // phase by phase over the heads: a tile load right after the vector stores of its data
+        // (or vector loads right after a tile store) waits for them to reach the cache
+        (0..group).for_each(|h| scores(cg, &ly, hd, h, &at));
+        cg.when(all_see, &mut |cg| (0..group).for_each(|h| softmax(cg, spec, &ly, hd, h, &at, None)));
+        cg.when(ok!(cg.b.build_not(all_see, "")), &mut |cg| (0..group).for_each(|h| softmax(cg, spec, &ly, hd, h, &at, Some(&keys))));
+        (0..group).for_each(|h| values(cg, &ly, hd, h, &at));
     });
     cg.amx("llvm.x86.tilerelease", &[]);
     // out rows: Oᵀ / l, transposed 16 dims at a time
@@ -169,52 +157,113 @@ pub fn emit<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, scratch: 
     }
 }
 
-/// Sᵀ [KB keys][16 queries] = K · Qᵀ of head h, into scratch.
+/// Sᵀ [KB keys][16 queries] = K · Qᵀ of head h, into scratch: C tiles 0 and 1 (keys 0..16, 16..32),
+/// B (queries) tile 2, A (keys) tiles 3 and 4, so that the two sums run side by side.
 fn scores<'ctx>(cg: &Cg<'ctx>, ly: &Layout, hd: u64, h: u64, at: &dyn Fn(u64) -> PointerValue<'ctx>) {
-    for j in 0..KB / 16 {
-        cg.amx("llvm.x86.tilezero", &[tile(cg, 0)]);
-        for c in 0..hd / 32 {
-            cg.amx("llvm.x86.tileloadd64", &[tile(cg, 1), at(ly.kb + (16 * j * hd + 32 * c) * 2).into(), cg.int(2 * hd).into()]);
-            cg.amx("llvm.x86.tileloadd64", &[tile(cg, 2), at(ly.qt + (h * hd / 32 + c) * TILE).into(), cg.int(64).into()]);
-            cg.amx("llvm.x86.tdpbf16ps", &[tile(cg, 0), tile(cg, 1), tile(cg, 2)]);
+    (0..2).for_each(|j| cg.amx("llvm.x86.tilezero", &[tile(cg, j)]));
+    for c in 0..hd / 32 {
+        cg.amx("llvm.x86.tileloadd64", &[tile(cg, 2), at(ly.qt + (h * hd / 32 + c) * TILE).into(), cg.int(64).into()]);
+        for j in 0..2 {
+            cg.amx("llvm.x86.tileloadd64", &[tile(cg, 3 + j), at(ly.kb + (16 * j * hd + 32 * c) * 2).into(), cg.int(2 * hd).into()]);
+            cg.amx("llvm.x86.tdpbf16ps", &[tile(cg, j), tile(cg, 3 + j), tile(cg, 2)]);
         }
-        cg.amx("llvm.x86.tilestored64", &[tile(cg, 0), at(ly.s + j * TILE).into(), cg.int(64).into()]);
+    }
+    (0..2).for_each(|j| cg.amx("llvm.x86.tilestored64", &[tile(cg, j), at(ly.s + (2 * h + j) * TILE).into(), cg.int(64).into()]));
+}
+
+/// Oᵀ of head h += Vᵀ · Pᵀ: four Oᵀ tiles at a time in C tiles 0-3, Pᵀ in tile 4, Vᵀ in 5-7 in turn.
+fn values<'ctx>(cg: &Cg<'ctx>, ly: &Layout, hd: u64, h: u64, at: &dyn Fn(u64) -> PointerValue<'ctx>) {
+    cg.amx("llvm.x86.tileloadd64", &[tile(cg, 4), at(ly.p + h * TILE).into(), cg.int(64).into()]);
+    let chunks: Vec<u64> = (0..hd / 16).collect();
+    for four in chunks.chunks(4) {
+        let o = |e: u64| at(ly.ot + (h * hd + 16 * e) * 64);
+        four.iter().enumerate().for_each(|(i, &e)| cg.amx("llvm.x86.tileloadd64", &[tile(cg, i as u64), o(e).into(), cg.int(64).into()]));
+        for (i, &e) in four.iter().enumerate() {
+            let v = 5 + i as u64 % 3;
+            cg.amx("llvm.x86.tileloadd64", &[tile(cg, v), at(ly.vt + e * TILE).into(), cg.int(64).into()]);
+            cg.amx("llvm.x86.tdpbf16ps", &[tile(cg, i as u64), tile(cg, v), tile(cg, 4)]);
+        }
+        four.iter().enumerate().for_each(|(i, &e)| cg.amx("llvm.x86.tilestored64", &[tile(cg, i as u64), o(e).into(), cg.int(64).into()]));
     }
 }
 
-/// Head h's online softmax over the block's scores (lanes = queries): raises the running max
-/// where the block's exceeds it by RAISE (rescaling Oᵀ and the sum), adds the weights to the sum,
-/// and leaves them as bf16 pairs of keys (the B tile of Pᵀ).
-fn softmax<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, ly: &Layout, hd: u64, h: u64, at: &dyn Fn(u64) -> PointerValue<'ctx>, visible: &[VectorValue<'ctx>]) {
-    let xs: Vec<VectorValue> = (0..KB)
-        .map(|k| {
-            let mut x = cg.fmul(cg.load(at(ly.s + 64 * k), cg.int(0), 16), cg.splat_const(spec.scale as f64, 16));
-            if let Some(cap) = spec.softcap {
-                x = cg.softcap(x, cap);
-            }
-            ok!(cg.b.build_select(visible[k as usize], x, cg.splat_const(NEG, 16), "")).into_vector_value()
-        })
-        .collect();
+/// Which keys of the block each row sees: first ≤ s0 + k ≤ pos (lanes = rows).
+struct Mask<'ctx> {
+    s0: IntValue<'ctx>,
+    first: VectorValue<'ctx>,
+    pos: VectorValue<'ctx>,
+}
+
+impl<'ctx> Mask<'ctx> {
+    /// x where key k is visible, `or` elsewhere.
+    fn apply(&self, cg: &Cg<'ctx>, k: u64, x: VectorValue<'ctx>, or: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        let key = splat_i32(cg, ok!(cg.b.build_int_add(self.s0, cg.i32.const_int(k, false), "")));
+        let after = ok!(cg.b.build_int_compare(IntPredicate::SLE, self.first, key, ""));
+        let upto = ok!(cg.b.build_int_compare(IntPredicate::SLE, key, self.pos, ""));
+        ok!(cg.b.build_select(ok!(cg.b.build_and(after, upto, "")), x, or, "")).into_vector_value()
+    }
+}
+
+/// The largest first visible row, the smallest position + 1 (i64): keys in [lo_max, hi_min) are seen by every row.
+fn lo_max<'ctx>(cg: &Cg<'ctx>, first: VectorValue<'ctx>) -> IntValue<'ctx> {
+    ok!(cg.b.build_int_s_extend(cg.intrinsic("llvm.vector.reduce.smax", first.get_type(), &[first.into()]).into_int_value(), cg.i64, ""))
+}
+fn hi_min<'ctx>(cg: &Cg<'ctx>, pos: VectorValue<'ctx>) -> IntValue<'ctx> {
+    let min = cg.intrinsic("llvm.vector.reduce.smin", pos.get_type(), &[pos.into()]).into_int_value();
+    cg.add(ok!(cg.b.build_int_s_extend(min, cg.i64, "")), cg.int(1))
+}
+
+/// Head h's online softmax over the block's scores (lanes = rows), in two passes over them:
+/// scaled, capped and masked scores and their max; then the running max raised where the block's
+/// exceeds it by RAISE (Oᵀ and the sum rescaled), and the weights added to the sum and left as
+/// bf16 pairs of keys (the B tile of Pᵀ).
+fn softmax<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, ly: &Layout, hd: u64, h: u64, at: &dyn Fn(u64) -> PointerValue<'ctx>, mask: Option<&Mask<'ctx>>) {
+    let neg = cg.splat_const(NEG, 16);
+    let score = |k: u64| at(ly.s + (h * KB + k) * 64);
+    let mut block_max = neg;
+    for k in 0..KB {
+        let mut x = cg.fmul(cg.load(score(k), cg.int(0), 16), cg.splat_const(spec.scale as f64, 16));
+        if let Some(cap) = spec.softcap {
+            x = cg.softcap(x, cap);
+        }
+        if let Some(m) = mask {
+            x = m.apply(cg, k, x, neg);
+        }
+        cg.store(score(k), cg.int(0), x);
+        block_max = max(cg, block_max, x);
+    }
     let (m, l) = (at(ly.m + h * 64), at(ly.l + h * 64));
     let m_old = cg.load(m, cg.int(0), 16);
-    let block_max = xs.iter().copied().reduce(|a, b| cg.fmax(a, b)).unwrap();
     let raise = ok!(cg.b.build_float_compare(inkwell::FloatPredicate::OGT, block_max, cg.fadd(m_old, cg.splat_const(RAISE, 16)), ""));
     let m_new = ok!(cg.b.build_select(raise, block_max, m_old, "")).into_vector_value();
     let corr = cg.exp(cg.fsub(m_old, m_new));
-    let any = cg.intrinsic("llvm.vector.reduce.or", raise.get_type(), &[raise.into()]).into_int_value();
+    // Oᵀ is still zero where no key was seen yet
+    let seen = ok!(cg.b.build_float_compare(inkwell::FloatPredicate::OGT, m_old, cg.splat_const(NEG, 16), ""));
+    let rescale = ok!(cg.b.build_and(raise, seen, ""));
+    let any = cg.intrinsic("llvm.vector.reduce.or", rescale.get_type(), &[rescale.into()]).into_int_value();
     cg.when(any, &mut |cg| {
         for d in 0..hd {
             let o = at(ly.ot + (h * hd + d) * 64);
             cg.store(o, cg.int(0), cg.fmul(cg.load(o, cg.int(0), 16), corr));
         }
     });
-    let ps: Vec<VectorValue> = xs.iter().zip(visible).map(|(&x, &v)| ok!(cg.b.build_select(v, cg.exp(cg.fsub(x, m_new)), cg.vt(16).const_zero(), "")).into_vector_value()).collect();
-    let sum = ps.iter().fold(cg.fmul(cg.load(l, cg.int(0), 16), corr), |s, &p| cg.fadd(s, p));
+    let mut sum = cg.fmul(cg.load(l, cg.int(0), 16), corr);
+    for i in 0..KB / 2 {
+        let [p0, p1] = [2 * i, 2 * i + 1].map(|k| {
+            let p = cg.exp(cg.fsub(cg.load(score(k), cg.int(0), 16), m_new));
+            mask.map_or(p, |m| m.apply(cg, k, p, cg.vt(16).const_zero()))
+        });
+        sum = cg.fadd(sum, cg.fadd(p0, p1));
+        cg.store_ints(at(ly.p + h * TILE + 64 * i), cg.bf16_pairs(p0, p1));
+    }
     cg.store(m, cg.int(0), m_new);
     cg.store(l, cg.int(0), sum);
-    for i in 0..KB / 2 {
-        cg.store_ints(at(ly.p + 64 * i), cg.bf16_pairs(ps[2 * i as usize], ps[2 * i as usize + 1]));
-    }
+}
+
+/// max(a, b) lane by lane (no NaN here: one `vmaxps`).
+fn max<'ctx>(cg: &Cg<'ctx>, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+    let gt = ok!(cg.b.build_float_compare(inkwell::FloatPredicate::OGT, a, b, ""));
+    ok!(cg.b.build_select(gt, a, b, "")).into_vector_value()
 }
 
 fn tile<'ctx>(cg: &Cg<'ctx>, t: u64) -> inkwell::values::BasicMetadataValueEnum<'ctx> {
