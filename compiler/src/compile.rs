@@ -167,6 +167,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
     let mut caches: Vec<CacheSpec> = vec![];
     let mut lifetimes: Vec<Lifetime> = vec![];
     let mut arena_value: HashMap<NodeIndex, usize> = HashMap::new();
+    let mut workspaces: HashMap<u64, usize> = HashMap::new();
     let mut resolved: Vec<Vec<Buf>> = vec![];
     let max_rows = options.max_rows;
     for (si, step) in steps.iter().enumerate() {
@@ -174,6 +175,14 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
         for arg in &step.args {
             let buf = match arg {
                 ArgRef::Input(i) => Buf::Input(*i),
+                ArgRef::Workspace(bytes) => {
+                    // zeroed once with the arena, and never shared with other values
+                    let v = *workspaces.entry(*bytes).or_insert_with(|| {
+                        lifetimes.push(Lifetime { bytes: *bytes, first: 0, last: usize::MAX });
+                        lifetimes.len() - 1
+                    });
+                    Buf::Arena { offset: v as u64 }
+                }
                 ArgRef::RopeTable(r) => {
                     let key = format!("kiln.rope_table.{}.{}.{}.{:?}", r.dim, r.theta, r.scaling, r.original_context);
                     Buf::Weight { offset: tensors.add(key, vec![context, r.dim], "computed".into(), Content::Rope(r.clone())) }

@@ -18,6 +18,9 @@ pub enum ArgRef {
     Input(Input),
     /// A weight repacked for the integer kernels (repack.rs).
     Packed(NodeIndex),
+    /// Zeroed memory of this many bytes that a kernel leaves zeroed again, shared by every step
+    /// asking for the same size (lower/attention.rs's partial results and counters).
+    Workspace(u64),
 }
 
 pub struct Scheduled {
@@ -118,6 +121,9 @@ pub fn schedule(g: &Graph, groups: &[Group], kernels: &mut KernelSet, format_of:
                     }
                     if !matches!(g[o].op, Op::KvWrite) {
                         args.push(ArgRef::Node(o));
+                    }
+                    if let KernelSpec::Attention(a) = &spec {
+                        args.push(ArgRef::Workspace(crate::lower::attention::workspace_bytes(a) as u64));
                     }
                     // kv_write's output is the cache: its rows are those of the values written
                     let rows = if matches!(g[o].op, Op::KvWrite) { g[ops[1]].shape[0] } else { shape[0] };

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::plan::Plan;
 
 pub const MAGIC: [u8; 8] = *b"KILNART\0";
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 pub const ALIGN: u64 = 64;
 
 /// magic[8] | version u32 | header_len u32 | (offset u64, len u64) × meta, code, weights | file_len u64 | crc32 u32 | reserved u32

@@ -40,13 +40,16 @@ pub enum Work {
     Rows,
     /// 0..n output columns
     Columns(usize),
-    /// n · rows items: one KV head (with its query heads) of one row each; from TILE_ROWS rows on,
-    /// in tiles of TILE_ROWS rows (the last one padded), each tile's items together.
+    /// One KV head (with its query heads) of each row: below TILE_ROWS rows, n · rows · PARTS items,
+    /// each a part of a row's cache rows; from TILE_ROWS rows on, n · rows items in tiles of
+    /// TILE_ROWS rows (the last one padded), each tile's items together.
     HeadRows(usize),
 }
 
 /// Rows of an attention tile (`Work::HeadRows`).
 pub const TILE_ROWS: usize = 16;
+/// Parts a row's cache rows are cut into for attention (`Work::HeadRows`).
+pub const PARTS: usize = 4;
 
 impl Work {
     /// The items of this work for a pass of `rows` rows, and the grain pieces are cut at.
@@ -55,7 +58,7 @@ impl Work {
             Work::Rows => (rows, 1),
             Work::Columns(n) => (n, 16),
             Work::HeadRows(h) if rows >= TILE_ROWS => (h * rows.next_multiple_of(TILE_ROWS), TILE_ROWS),
-            Work::HeadRows(h) => (h * rows, 1),
+            Work::HeadRows(h) => (h * rows * PARTS, 1),
         }
     }
 }

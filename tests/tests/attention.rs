@@ -93,6 +93,7 @@ fn attention_computes_its_definition() {
         let (kb, k) = cache(spec.kv, 2 * context, kvw, 4.0, 11 + i as u64);
         let (vb, v) = cache(spec.kv, 2 * context, kvw, 1.0, 12 + i as u64);
         let mut scratch = vec![0u64; compiler::lower::attention_amx::scratch_bytes(spec).div_ceil(8)];
+        let mut workspace = vec![0u64; compiler::lower::attention::workspace_bytes(spec).div_ceil(8)];
         // (rows: (slot, position)), one sequence from a cached prefix, or two interleaved in blocks
         let passes: Vec<Vec<(i32, i32)>> = vec![
             vec![(0, 93)],
@@ -113,16 +114,18 @@ fn attention_computes_its_definition() {
             let mut outs: Vec<Vec<f32>> = vec![];
             for on_tiles in [false, true] {
                 let mut out = vec![f32::NAN; n * qw];
-                let args = [q.as_ptr(), kb.as_ptr() as *const f32, vb.as_ptr() as *const f32, pos.as_ptr() as *const f32, base.as_ptr() as *const f32, out.as_mut_ptr()].map(|p| p as *mut u8);
+                let args = [q.as_ptr(), kb.as_ptr() as *const f32, vb.as_ptr() as *const f32, pos.as_ptr() as *const f32, base.as_ptr() as *const f32, out.as_mut_ptr(), workspace.as_mut_ptr() as *mut f32].map(|p| p as *mut u8);
                 let scratch = if on_tiles { scratch.as_mut_ptr() as *mut u8 } else { std::ptr::null_mut() };
                 // three pieces, as the executor cuts them
                 for piece in 0..3 {
                     let (begin, end) = (units * piece / 3 * grain, (units * (piece + 1) / 3 * grain).min(total));
-                    // SAFETY: the kernel reads q [n, qw], the caches at the rows' bases and positions, writes out [n, qw].
+                    // SAFETY: the kernel reads q [n, qw], the caches at the rows' bases and positions, writes
+                    // out [n, qw] and its workspace.
                     unsafe { loaded.get(&name)(args.as_ptr(), n as i64, begin as i64, end as i64, scratch) };
                 }
                 // rows in whole tiles of one sequence take the tiles (when built and granted)
                 let tiled = |t: usize| on_tiles && tiles && amx && n >= 16 && t / 16 * 16 + 16 <= n && rows[t / 16 * 16..t / 16 * 16 + 16].iter().all(|r| r.0 == rows[t / 16 * 16].0);
+                assert!(workspace.iter().skip(workspace.len() - spec.kv_heads * 16 / 2).all(|&c| c == 0), "the workspace's counters are left at zero");
                 for t in 0..n {
                     let (got, row) = (&out[t * qw..(t + 1) * qw], t * qw..(t + 1) * qw);
                     let (want, bound) = if tiled(t) { (&want_bf16[row], 4e-3) } else { (&want[row], 1e-4) };

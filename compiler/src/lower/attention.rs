@@ -10,9 +10,10 @@
 //! dot product left as a vector, then all reduced together by a transposing tree), so masking,
 //! soft-capping (cap · tanh(s / cap)) and exp run vectorised and no score buffer is needed.
 use inkwell::values::{IntValue, PointerValue, VectorValue};
+use inkwell::{AtomicOrdering, AtomicRMWBinOp};
 use inkwell::types::VectorType;
 
-use runtime::plan::TILE_ROWS;
+use runtime::plan::{PARTS, TILE_ROWS};
 
 use super::attention_amx;
 use super::codegen::{ok, Cg};
@@ -30,27 +31,51 @@ pub fn lanes_dividing(cg: &Cg, n: usize) -> u32 {
 
 const NEG: f64 = -1e30;
 
+/// f32 of one part's result: o [group][hd] (not yet divided by the sum), then max [group], sum [group].
+fn part_floats(spec: &AttentionSpec) -> u64 {
+    let group = (spec.heads / spec.kv_heads) as u64;
+    group * (spec.head_dim as u64 + 2)
+}
+
+/// Bytes of the workspace of passes below TILE_ROWS rows: parts' results [TILE_ROWS][kv_heads]
+/// [PARTS] | counters of finished parts [TILE_ROWS][kv_heads] i32 (zero between steps).
+pub fn workspace_bytes(spec: &AttentionSpec) -> usize {
+    let items = TILE_ROWS * spec.kv_heads;
+    items * PARTS * part_floats(spec) as usize * 4 + items * 4
+}
+
 pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
     let ka = cg.kernel(name);
-    let [q, kc, vc, pos, base, out] = [0, 1, 2, 3, 4, 5].map(|i| cg.arg(&ka, i));
+    let [q, kc, vc, pos, base, out, work] = [0, 1, 2, 3, 4, 5, 6].map(|i| cg.arg(&ka, i));
     let args = Args { q, kc, vc, pos, base, out };
     let lv = lanes_dividing(cg, spec.head_dim);
-    let (sb, hd, group) = (cg.lanes as u64, spec.head_dim as u64, (spec.heads / spec.kv_heads) as u64);
-    // the block's keys and values in f32 [sb, hd]; per head of the group its running max, sum, output [hd]
+    let (sb, hd, kvh, parts, pf) = (cg.lanes as u64, spec.head_dim as u64, spec.kv_heads as u64, PARTS as u64, part_floats(spec));
+    // the block's keys and values in f32 [sb, hd]; the parts' results of one row (tiles off AMX)
     let alloc = |n: u64| ok!(cg.b.build_array_alloca(cg.f32, cg.int(n), ""));
-    let bufs = Bufs { kb: alloc(sb * hd), vb: alloc(sb * hd), ms: alloc(group), ls: alloc(group), os: alloc(group * hd), lv };
-    let kvh = spec.kv_heads as u64;
+    let bufs = Bufs { kb: alloc(sb * hd), vb: alloc(sb * hd), lv };
+    let row_parts = alloc(parts * pf);
     let tiled = ok!(cg.b.build_int_compare(inkwell::IntPredicate::SGE, ka.rows, cg.int(TILE_ROWS as u64), ""));
-    let rows_first = ok!(cg.b.build_not(tiled, ""));
-    // items (row, kv head) in zigzag row order
-    cg.when(rows_first, &mut |cg| {
+    // items (row, kv head, part) in zigzag row order; a row's last part to finish combines them
+    cg.when(ok!(cg.b.build_not(tiled, "")), &mut |cg| {
         cg.for_each(ka.begin, ka.end, 1, &mut |cg, u| {
-            let g = ok!(cg.b.build_int_unsigned_rem(u, cg.int(kvh), ""));
-            let t = zigzag(cg, ok!(cg.b.build_int_unsigned_div(u, cg.int(kvh), "")), ka.rows);
-            row(cg, spec, &args, &bufs, t, g);
+            let part = ok!(cg.b.build_int_unsigned_rem(u, cg.int(parts), ""));
+            let item = ok!(cg.b.build_int_unsigned_div(u, cg.int(parts), ""));
+            let g = ok!(cg.b.build_int_unsigned_rem(item, cg.int(kvh), ""));
+            let t = zigzag(cg, ok!(cg.b.build_int_unsigned_div(item, cg.int(kvh), "")), ka.rows);
+            let slot = cg.add(cg.mul(t, cg.int(kvh)), g);
+            let results = cg.byte_ptr(work, cg.mul(slot, cg.int(parts * pf * 4)));
+            row_part(cg, spec, &args, &bufs, t, g, part, cg.byte_ptr(results, cg.mul(part, cg.int(pf * 4))));
+            let counter = cg.byte_ptr(work, cg.add(cg.int(TILE_ROWS as u64 * kvh * parts * pf * 4), cg.mul(slot, cg.int(4))));
+            let done = ok!(cg.b.build_atomicrmw(AtomicRMWBinOp::Add, counter, cg.i32.const_int(1, false), AtomicOrdering::AcquireRelease));
+            let last = ok!(cg.b.build_int_compare(inkwell::IntPredicate::EQ, done, cg.i32.const_int(parts - 1, false), ""));
+            cg.when(last, &mut |cg| {
+                combine(cg, spec, lv, results, args.out, t, g);
+                ok!(cg.b.build_store(counter, cg.i32.const_zero()));
+            });
         });
     });
-    // items (tile of TILE_ROWS rows, kv head) in zigzag tile order: on AMX tiles where it can
+    // items (tile of TILE_ROWS rows, kv head) in zigzag tile order: on AMX tiles where it can,
+    // else row by row, part by part (the same parts, so a row's result does not depend on its pass)
     cg.when(tiled, &mut |cg| {
         let tr = TILE_ROWS as u64;
         let tiles = ok!(cg.b.build_int_unsigned_div(cg.add(ka.rows, cg.int(tr - 1)), cg.int(tr), ""));
@@ -65,14 +90,17 @@ pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
             cg.when(on_tiles, &mut |cg| attention_amx::emit(cg, spec, &args, ka.scratch, t0, g));
             cg.when(ok!(cg.b.build_not(on_tiles, "")), &mut |cg| {
                 let end = cg.min(cg.add(t0, cg.int(tr)), ka.rows);
-                cg.for_each(t0, end, 1, &mut |cg, t| row(cg, spec, &args, &bufs, t, g));
+                cg.for_each(t0, end, 1, &mut |cg, t| {
+                    cg.for_each(cg.int(0), cg.int(parts), 1, &mut |cg, part| row_part(cg, spec, &args, &bufs, t, g, part, cg.byte_ptr(row_parts, cg.mul(part, cg.int(pf * 4)))));
+                    combine(cg, spec, lv, row_parts, args.out, t, g);
+                });
             });
         });
     });
     cg.ret();
 }
 
-/// The kernel's arguments.
+/// The kernel's arguments (but the workspace).
 #[derive(Clone, Copy)]
 pub struct Args<'ctx> {
     pub q: PointerValue<'ctx>,
@@ -83,24 +111,24 @@ pub struct Args<'ctx> {
     pub out: PointerValue<'ctx>,
 }
 
-/// The one-row path's buffers (see `emit`) and its vector width over head_dim.
+/// The one-row path's block buffers (see `emit`) and its vector width over head_dim.
 #[derive(Clone, Copy)]
 struct Bufs<'ctx> {
     kb: PointerValue<'ctx>,
     vb: PointerValue<'ctx>,
-    ms: PointerValue<'ctx>,
-    ls: PointerValue<'ctx>,
-    os: PointerValue<'ctx>,
     lv: u32,
 }
 
-/// Query row t's heads of KV head g, one cache row block after another.
-fn row<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bufs<'ctx>, t: IntValue<'ctx>, g: IntValue<'ctx>) {
+/// Part `part` (of PARTS, in whole blocks of cache rows) of query row t's heads of KV head g:
+/// online softmax over its blocks into `res` (o [group][hd], max [group], sum [group]).
+#[allow(clippy::too_many_arguments)]
+fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bufs<'ctx>, t: IntValue<'ctx>, g: IntValue<'ctx>, part: IntValue<'ctx>, res: PointerValue<'ctx>) {
     let AttentionSpec { heads, kv_heads, head_dim: hd, scale, window, softcap, kv } = spec.clone();
-    let Bufs { kb, vb, ms, ls, os, lv } = *bufs;
-    let Args { q, kc, vc, pos, base, out } = *a;
+    let Bufs { kb, vb, lv } = *bufs;
+    let Args { q, kc, vc, pos, base, .. } = *a;
     let nv = hd as u64 / lv as u64;
     let (qw, kvw, group, hd) = ((heads * hd) as u64, (kv_heads * hd) as u64, (heads / kv_heads) as u64, hd as u64);
+    let (os, ms, ls) = (res, cg.byte_ptr(res, cg.int(4 * group * hd)), cg.byte_ptr(res, cg.int(4 * group * (hd + 1))));
     let sb = cg.lanes as u64; // cache rows per block
     let kv_off = cg.mul(g, cg.int(hd));
     let p = cg.load_i32(pos, t);
@@ -112,7 +140,7 @@ fn row<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bufs<'c
         (0..nv).for_each(|v| cg.store(os, cg.int(h * hd + v * lv as u64), cg.vt(lv).const_zero()));
     }
     let seen = cg.add(p, cg.int(1));
-    let blocks_end = cg.mul(ok!(cg.b.build_int_unsigned_div(cg.add(seen, cg.int(sb - 1)), cg.int(sb), "")), cg.int(sb));
+    let blocks_end = ok!(cg.b.build_int_unsigned_div(cg.add(seen, cg.int(sb - 1)), cg.int(sb), ""));
     // the first visible row (0 without a window), and the block it is in
     let first = match window {
         Some(w) => {
@@ -121,8 +149,11 @@ fn row<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bufs<'c
         }
         None => cg.int(0),
     };
-    let blocks_start = cg.mul(ok!(cg.b.build_int_unsigned_div(first, cg.int(sb), "")), cg.int(sb));
-    cg.for_each(blocks_start, blocks_end, sb, &mut |cg, s0| {
+    let blocks_start = ok!(cg.b.build_int_unsigned_div(first, cg.int(sb), ""));
+    // this part's blocks: [n · part / PARTS, n · (part + 1) / PARTS) of the n from blocks_start
+    let n = ok!(cg.b.build_int_sub(blocks_end, blocks_start, ""));
+    let at = |part: IntValue<'ctx>| cg.mul(cg.add(blocks_start, ok!(cg.b.build_int_unsigned_div(cg.mul(n, part), cg.int(PARTS as u64), ""))), cg.int(sb));
+    cg.for_each(at(part), at(cg.add(part, cg.int(1))), sb, &mut |cg, s0| {
         // rows past pos read row pos (masked below), so stale cache contents never enter a sum
         for i in 0..sb {
             let row = cg.add(cg.mul(cg.add(b, cg.min(cg.add(s0, cg.int(i)), p)), cg.int(kvw)), kv_off);
@@ -159,10 +190,22 @@ fn row<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bufs<'c
             }
         }
     });
+}
+
+/// Row t's heads of KV head g from the PARTS results at `res`, in order: each part's output and
+/// sum weighted by e^(its max − the max of all), the output divided by the sum.
+fn combine<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, lv: u32, res: PointerValue<'ctx>, out: PointerValue<'ctx>, t: IntValue<'ctx>, g: IntValue<'ctx>) {
+    let (hd, group, pf) = (spec.head_dim as u64, (spec.heads / spec.kv_heads) as u64, part_floats(spec));
+    let q_off = cg.add(cg.mul(t, cg.int((spec.heads * spec.head_dim) as u64)), cg.mul(g, cg.int(group * hd)));
     for h in 0..group {
-        let inv_l = cg.fdiv(cg.splat_const(1.0, lv), cg.splat(scalar(cg, ls, h), lv));
-        for v in 0..nv {
-            cg.store(out, cg.add(q_off, cg.int(h * hd + v * lv as u64)), cg.fmul(cg.load(os, cg.int(h * hd + v * lv as u64), lv), inv_l));
+        let (ms, ls): (Vec<_>, Vec<_>) = (0..PARTS as u64).map(|p| (scalar(cg, res, p * pf + group * hd + h), scalar(cg, res, p * pf + group * (hd + 1) + h))).unzip();
+        let m = ms.iter().skip(1).fold(ms[0], |m, &x| cg.select(cg.fgt(x, m), x, m));
+        let w: Vec<_> = ms.iter().map(|&x| cg.splat(cg.extract(cg.exp(cg.fsub(cg.splat(x, 1), cg.splat(m, 1))), 0), lv)).collect();
+        let l = (0..PARTS).fold(cg.vt(lv).const_zero(), |s, p| cg.fma(w[p], cg.splat(ls[p], lv), s));
+        let inv_l = cg.fdiv(cg.splat_const(1.0, lv), l);
+        for v in 0..hd / lv as u64 {
+            let o = (0..PARTS as u64).fold(cg.vt(lv).const_zero(), |o, p| cg.fma(w[p as usize], cg.load(res, cg.int(p * pf + h * hd + v * lv as u64), lv), o));
+            cg.store(out, cg.add(q_off, cg.int(h * hd + v * lv as u64)), cg.fmul(o, inv_l));
         }
     }
 }

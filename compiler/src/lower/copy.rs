@@ -52,14 +52,23 @@ pub fn kv_write(cg: &mut Cg, name: &str, width: usize, dtype: KvDtype) {
     cg.ret();
 }
 
+/// Where element `idx` of a cache in `dtype` is (Q8_0: its block).
+fn kv_at<'ctx>(cg: &Cg<'ctx>, cache: PointerValue<'ctx>, idx: IntValue<'ctx>, dtype: KvDtype) -> PointerValue<'ctx> {
+    match dtype {
+        KvDtype::F32 => cg.byte_ptr(cache, cg.mul(idx, cg.int(4))),
+        KvDtype::F16 => cg.byte_ptr(cache, cg.mul(idx, cg.int(2))),
+        KvDtype::Q8_0 => cg.byte_ptr(cache, cg.mul(ok!(cg.b.build_right_shift(idx, cg.int(5), false, "")), cg.int(34))),
+    }
+}
+
 /// `lanes` cache values from element `idx` of a cache in `dtype`, as f32.
 pub fn load_kv<'ctx>(cg: &Cg<'ctx>, cache: PointerValue<'ctx>, idx: IntValue<'ctx>, lanes: u32, dtype: KvDtype) -> VectorValue<'ctx> {
     match dtype {
         KvDtype::F32 => cg.load(cache, idx, lanes),
-        KvDtype::F16 => f16_to_f32(cg, cg.load_ints(cg.byte_ptr(cache, cg.mul(idx, cg.int(2))), cg.ctx.i16_type().vec_type(lanes))),
+        KvDtype::F16 => f16_to_f32(cg, cg.load_ints(kv_at(cg, cache, idx, dtype), cg.ctx.i16_type().vec_type(lanes))),
         KvDtype::Q8_0 => {
             // lanes within one block: d at its start, the quants after
-            let block = cg.byte_ptr(cache, cg.mul(ok!(cg.b.build_right_shift(idx, cg.int(5), false, "")), cg.int(34)));
+            let block = kv_at(cg, cache, idx, dtype);
             let q = cg.load_ints(cg.byte_ptr(block, cg.add(cg.int(2), ok!(cg.b.build_and(idx, cg.int(31), "")))), cg.ctx.i8_type().vec_type(lanes));
             cg.fmul(ok!(cg.b.build_signed_int_to_float(q, cg.vt(lanes), "")), f16_splat(cg, block, 0, lanes))
         }

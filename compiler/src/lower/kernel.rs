@@ -24,7 +24,8 @@ pub enum KernelSpec {
     HeadRmsNorm { width: usize, head_dim: usize, eps: f32 },
     /// args: cache [slots · context, width] in `dtype`, x [rows, width], pos [rows] i32, base [rows] i32.  Work: rows.
     KvWrite { width: usize, dtype: KvDtype },
-    /// args: q [rows, heads·hd], k_cache, v_cache [slots · context, kv_heads·hd], pos [rows] i32, base [rows] i32, out.  Work: kv heads × rows.
+    /// args: q [rows, heads·hd], k_cache, v_cache [slots · context, kv_heads·hd], pos [rows] i32, base [rows] i32, out,
+    /// workspace (`attention::workspace_bytes`).  Work: kv heads × rows (× PARTS below TILE_ROWS rows).
     Attention(AttentionSpec),
 }
 
