@@ -98,6 +98,17 @@ if grep -qw amx_bf16 /proc/cpuinfo && apeak=$("$PEAK" amx); then
   echo "prefill AMX    ${a} tok/s with AMX tiles, ${b} tok/s without (KILN_AMX=0) -> $(echo "scale=2; $a / $b" | bc)×"
 fi
 
+# Long context: a prompt of ~3,900 tokens (median of 3): its prefill, and decode after it against
+# decode at depth 0 above (the cache then holds as many bytes per token as SmolLM2's weights).
+DEEP=$(printf 'The history of the city of Paris begins %.0s' {1..480})
+lp=() ld=()
+for i in 1 2 3; do
+  out=$($KILN run "$ART" --no-chat --max-tokens 64 --verbose "$DEEP" 2>&1 >/dev/null | grep '^prompt ')
+  lp+=("$(rate "$out" prefill)") ld+=("$(rate "$out" decode)")
+done
+LP=$(printf '%s\n' "${lp[@]}" | median) LD=$(printf '%s\n' "${ld[@]}" | median)
+echo "long context   prefill ${LP} tok/s of a $(echo "$out" | sed -n 's/^prompt \([0-9]*\) tokens.*/\1/p')-token prompt; decode after it ${LD} tok/s, $(echo "scale=2; $d / $LD" | bc)× slower than at depth 0 (median of 3)"
+
 # The same model as an MLX 4-bit folder (make smollm2-mlx), interleaved with the default artifact,
 # medians of 5; and mlx_lm.generate on that folder (MLX's Linux CPU backend), median of 3.
 if [ -n "$MLX" ]; then
