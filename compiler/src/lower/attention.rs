@@ -1,7 +1,13 @@
-//! Attention kernels: causal grouped-query attention over the KV cache. A work item is one query
-//! row and one KV head with all the query heads that share it, so each cache row is loaded (and
-//! converted from f16) once for the group. Items run rows in zigzag order (first, last, second,
-//! …) so that contiguous pieces of work cost about the same under the causal mask.
+//! Attention kernels: causal grouped-query attention over the KV cache. A work item is one KV head
+//! with all the query heads that share it, so each cache row is loaded (and converted from f16)
+//! once for the group:
+//! - passes below TILE_ROWS rows (decode, small batches): one part (of PARTS) of one row's cache
+//!   rows, rows in zigzag order (first, last, second, …); the last part of a row to finish
+//!   combines the parts' softmax states, so two threads share even one row's few KV heads;
+//! - larger passes: a tile of TILE_ROWS rows in zigzag tile order, so that contiguous pieces of
+//!   work cost about the same under the causal mask — on AMX tiles (attention_amx.rs) where
+//!   they can go, else row by row through the same parts, so a row's result never depends on
+//!   the pass it is in.
 //!
 //! Query t sees its sequence's cache rows 0..=pos[t] (from base[t]), or with a window only
 //! pos[t] - window < row <= pos[t] (the loop starts at the block holding the first of them).
