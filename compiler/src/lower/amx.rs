@@ -66,6 +66,8 @@ pub fn emit<'ctx>(cg: &Cg<'ctx>, ka: &KernelArgs<'ctx>, ptrs: &[PointerValue<'ct
     let at = |bytes: u64| cg.byte_ptr(ka.scratch, cg.int(bytes));
     let (config, panel, xb) = (at(0), at(64), at(64 + 64 * k));
     let c = cg.byte_ptr(xb, cg.mul(rows, cg.int(2 * k)));
+    // without an epilogue, and whole groups of columns, the last K chunk's tiles go straight to the output
+    let direct = matches!(epilogue, KExpr::Acc) && n.is_multiple_of(COLS as u64);
     cg.when(go, &mut |cg| {
         configure(cg, config);
         cg.for_each(cg.int(0), rows, 1, &mut |cg, r| {
@@ -83,8 +85,24 @@ pub fn emit<'ctx>(cg: &Cg<'ctx>, ka: &KernelArgs<'ctx>, ptrs: &[PointerValue<'ct
             let past = cg.int(k + KC - KT);
             cg.for_each(cg.int(0), past, KC, &mut |cg, k0| {
                 let k1 = cg.min(cg.add(k0, cg.int(KC)), cg.int(k));
-                cg.for_each(cg.int(0), rows, RB, &mut |cg, r0| tiles(cg, xb, rows, r0, &weights, [k0, k1], cg.byte_ptr(c, cg.mul(r0, cg.int(4 * RB)))));
+                let last = ok!(cg.b.build_int_compare(IntPredicate::EQ, k1, cg.int(k), ""));
+                cg.for_each(cg.int(0), rows, RB, &mut |cg, r0| {
+                    // C rows r0.. in scratch (rows of 32 floats), or the output's when it is C itself
+                    let c = cg.byte_ptr(c, cg.mul(r0, cg.int(4 * RB)));
+                    let parked = (c, 4 * RB);
+                    let out_rows = (cg.byte_ptr(out, cg.mul(cg.add(cg.mul(r0, cg.int(n)), n0), cg.int(4))), 4 * n);
+                    match direct {
+                        true => {
+                            cg.when(last, &mut |cg| tiles(cg, xb, rows, r0, &weights, [k0, k1], c, out_rows));
+                            cg.when(ok!(cg.b.build_not(last, "")), &mut |cg| tiles(cg, xb, rows, r0, &weights, [k0, k1], c, parked));
+                        }
+                        false => tiles(cg, xb, rows, r0, &weights, [k0, k1], c, parked),
+                    }
+                });
             });
+            if direct {
+                return;
+            }
             cg.for_each(cg.int(0), rows, 1, &mut |cg, r| {
                 for g in 0..groups {
                     let acc = cg.load(c, cg.add(cg.mul(r, cg.int(RB)), cg.int(COLS as u64 * g)), 16);
@@ -145,10 +163,11 @@ fn block_weights<'ctx>(cg: &Cg<'ctx>, p: Option<Packing>, w: PointerValue<'ctx>,
     panel
 }
 
-/// Elements [k0, k1) of C [32, 16 · groups] f32 (at c, rows of 32 floats) for rows r0.. (bf16 in
-/// xb [K / 32][rows][32]) against the groups' weights: per 32 elements, two A tiles (16 rows
-/// each) meet one B tile per group. C starts from zero at element 0.
-fn tiles<'ctx>(cg: &Cg<'ctx>, xb: PointerValue<'ctx>, rows: IntValue<'ctx>, r0: IntValue<'ctx>, weights: &[PointerValue<'ctx>], [k0, k1]: [IntValue<'ctx>; 2], c: PointerValue<'ctx>) {
+/// Elements [k0, k1) of C [32, 16 · groups] f32 for rows r0.. (bf16 in xb [K / 32][rows][32])
+/// against the groups' weights: per 32 elements, two A tiles (16 rows each) meet one B tile per
+/// group. C starts from zero at element 0, else from the scratch rows of 32 floats at `c`; it is
+/// left at `to` (address, row stride in bytes).
+fn tiles<'ctx>(cg: &Cg<'ctx>, xb: PointerValue<'ctx>, rows: IntValue<'ctx>, r0: IntValue<'ctx>, weights: &[PointerValue<'ctx>], [k0, k1]: [IntValue<'ctx>; 2], c: PointerValue<'ctx>, to: (PointerValue<'ctx>, u64)) {
     let t = |i: u64| cg.ctx.i8_type().const_int(i, false).into();
     let stride = |s: u64| cg.int(s).into();
     let cs: Vec<(u64, PointerValue)> = (0..2).flat_map(|a| (0..weights.len() as u64).map(move |g| (a, g))).map(|(a, g)| (2 * a + g, cg.byte_ptr(c, cg.int(4 * (16 * a * RB + COLS as u64 * g))))).collect();
@@ -169,7 +188,8 @@ fn tiles<'ctx>(cg: &Cg<'ctx>, xb: PointerValue<'ctx>, rows: IntValue<'ctx>, r0: 
             cg.amx("llvm.x86.tdpbf16ps", &[t(i), t(4 + i / 2), t(6 + i % 2)]);
         }
     });
-    for &(i, at) in &cs {
-        cg.amx("llvm.x86.tilestored64", &[t(i), at.into(), stride(4 * RB)]);
+    for &(i, _) in &cs {
+        let at = cg.byte_ptr(to.0, cg.int(16 * (i / 2) * to.1 + 4 * COLS as u64 * (i % 2)));
+        cg.amx("llvm.x86.tilestored64", &[t(i), at.into(), stride(to.1)]);
     }
 }
