@@ -86,18 +86,14 @@ pub fn emit<'ctx>(cg: &Cg<'ctx>, ka: &KernelArgs<'ctx>, ptrs: &[PointerValue<'ct
             cg.for_each(cg.int(0), past, KC, &mut |cg, k0| {
                 let k1 = cg.min(cg.add(k0, cg.int(KC)), cg.int(k));
                 let last = ok!(cg.b.build_int_compare(IntPredicate::EQ, k1, cg.int(k), ""));
+                let to_out = ok!(cg.b.build_and(last, cg.ctx.bool_type().const_int(direct as u64, false), ""));
                 cg.for_each(cg.int(0), rows, RB, &mut |cg, r0| {
-                    // C rows r0.. in scratch (rows of 32 floats), or the output's when it is C itself
+                    // C rows r0.. in scratch (rows of 32 floats), or, last, the output's when it is C itself
                     let c = cg.byte_ptr(c, cg.mul(r0, cg.int(4 * RB)));
-                    let parked = (c, 4 * RB);
-                    let out_rows = (cg.byte_ptr(out, cg.mul(cg.add(cg.mul(r0, cg.int(n)), n0), cg.int(4))), 4 * n);
-                    match direct {
-                        true => {
-                            cg.when(last, &mut |cg| tiles(cg, xb, rows, r0, &weights, [k0, k1], c, out_rows));
-                            cg.when(ok!(cg.b.build_not(last, "")), &mut |cg| tiles(cg, xb, rows, r0, &weights, [k0, k1], c, parked));
-                        }
-                        false => tiles(cg, xb, rows, r0, &weights, [k0, k1], c, parked),
-                    }
+                    let out_rows = cg.byte_ptr(out, cg.mul(cg.add(cg.mul(r0, cg.int(n)), n0), cg.int(4)));
+                    let to = ok!(cg.b.build_select(to_out, out_rows, c, "")).into_pointer_value();
+                    let stride = ok!(cg.b.build_select(to_out, cg.int(4 * n), cg.int(4 * RB), "")).into_int_value();
+                    tiles(cg, xb, rows, r0, &weights, [k0, k1], c, (to, stride));
                 });
             });
             if direct {
@@ -167,7 +163,7 @@ fn block_weights<'ctx>(cg: &Cg<'ctx>, p: Option<Packing>, w: PointerValue<'ctx>,
 /// against the groups' weights: per 32 elements, two A tiles (16 rows each) meet one B tile per
 /// group. C starts from zero at element 0, else from the scratch rows of 32 floats at `c`; it is
 /// left at `to` (address, row stride in bytes).
-fn tiles<'ctx>(cg: &Cg<'ctx>, xb: PointerValue<'ctx>, rows: IntValue<'ctx>, r0: IntValue<'ctx>, weights: &[PointerValue<'ctx>], [k0, k1]: [IntValue<'ctx>; 2], c: PointerValue<'ctx>, to: (PointerValue<'ctx>, u64)) {
+fn tiles<'ctx>(cg: &Cg<'ctx>, xb: PointerValue<'ctx>, rows: IntValue<'ctx>, r0: IntValue<'ctx>, weights: &[PointerValue<'ctx>], [k0, k1]: [IntValue<'ctx>; 2], c: PointerValue<'ctx>, to: (PointerValue<'ctx>, IntValue<'ctx>)) {
     let t = |i: u64| cg.ctx.i8_type().const_int(i, false).into();
     let stride = |s: u64| cg.int(s).into();
     let cs: Vec<(u64, PointerValue)> = (0..2).flat_map(|a| (0..weights.len() as u64).map(move |g| (a, g))).map(|(a, g)| (2 * a + g, cg.byte_ptr(c, cg.int(4 * (16 * a * RB + COLS as u64 * g))))).collect();
@@ -189,7 +185,7 @@ fn tiles<'ctx>(cg: &Cg<'ctx>, xb: PointerValue<'ctx>, rows: IntValue<'ctx>, r0: 
         }
     });
     for &(i, _) in &cs {
-        let at = cg.byte_ptr(to.0, cg.int(16 * (i / 2) * to.1 + 4 * COLS as u64 * (i % 2)));
-        cg.amx("llvm.x86.tilestored64", &[t(i), at.into(), stride(to.1)]);
+        let at = cg.byte_ptr(to.0, cg.add(cg.mul(to.1, cg.int(16 * (i / 2))), cg.int(4 * COLS as u64 * (i % 2))));
+        cg.amx("llvm.x86.tilestored64", &[t(i), at.into(), to.1.into()]);
     }
 }

@@ -46,8 +46,12 @@ fn part_floats(spec: &AttentionSpec) -> u64 {
 /// Bytes of the workspace of passes below TILE_ROWS rows: parts' results [TILE_ROWS][kv_heads]
 /// [PARTS] | counters of finished parts [TILE_ROWS][kv_heads] i32 (zero between steps).
 pub fn workspace_bytes(spec: &AttentionSpec) -> usize {
-    let items = TILE_ROWS * spec.kv_heads;
-    items * PARTS * part_floats(spec) as usize * 4 + items * 4
+    (counters_at(spec) + TILE_ROWS as u64 * spec.kv_heads as u64 * 4) as usize
+}
+
+/// Where the workspace's counters start.
+fn counters_at(spec: &AttentionSpec) -> u64 {
+    (TILE_ROWS * spec.kv_heads * PARTS) as u64 * part_floats(spec) * 4
 }
 
 pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
@@ -71,7 +75,7 @@ pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
             let slot = cg.add(cg.mul(t, cg.int(kvh)), g);
             let results = cg.byte_ptr(work, cg.mul(slot, cg.int(parts * pf * 4)));
             row_part(cg, spec, &args, &bufs, t, g, part, cg.byte_ptr(results, cg.mul(part, cg.int(pf * 4))));
-            let counter = cg.byte_ptr(work, cg.add(cg.int(TILE_ROWS as u64 * kvh * parts * pf * 4), cg.mul(slot, cg.int(4))));
+            let counter = cg.byte_ptr(work, cg.add(cg.int(counters_at(spec)), cg.mul(slot, cg.int(4))));
             let done = ok!(cg.b.build_atomicrmw(AtomicRMWBinOp::Add, counter, cg.i32.const_int(1, false), AtomicOrdering::AcquireRelease));
             let last = ok!(cg.b.build_int_compare(inkwell::IntPredicate::EQ, done, cg.i32.const_int(parts - 1, false), ""));
             cg.when(last, &mut |cg| {
@@ -231,11 +235,7 @@ fn zigzag<'ctx>(cg: &Cg<'ctx>, i: IntValue<'ctx>, rows: IntValue<'ctx>) -> IntVa
 
 /// Which of the sb rows from s0 are visible: first <= s < seen.
 fn visible_rows<'ctx>(cg: &Cg<'ctx>, s0: IntValue<'ctx>, sb: u64, first: IntValue<'ctx>, seen: IntValue<'ctx>) -> VectorValue<'ctx> {
-    let i64s = cg.i64.vec_type(sb as u32);
-    let splat = |x: IntValue<'ctx>| {
-        let one = ok!(cg.b.build_insert_element(i64s.get_undef(), x, cg.int(0), ""));
-        ok!(cg.b.build_shuffle_vector(one, i64s.get_undef(), cg.i32.vec_type(sb as u32).const_zero(), ""))
-    };
+    let splat = |x: IntValue<'ctx>| cg.splat_int(x, sb as u32);
     let steps = VectorType::const_vector(&(0..sb).map(|i| cg.i64.const_int(i, false)).collect::<Vec<_>>());
     let rows = ok!(cg.b.build_int_add(splat(s0), steps, ""));
     let below = ok!(cg.b.build_int_compare(inkwell::IntPredicate::SLT, rows, splat(seen), ""));

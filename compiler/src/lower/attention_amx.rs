@@ -77,7 +77,7 @@ pub fn applies<'ctx>(cg: &Cg<'ctx>, ka: &KernelArgs<'ctx>, a: &Args<'ctx>, t0: I
     // a partial tile reads the first tile's bases instead (rows ≥ TILE_ROWS here), and is refused anyway
     let at = ok!(cg.b.build_select(whole, t0, cg.int(0), "")).into_int_value();
     let bases = i32s(cg, a.base, at);
-    let same = ok!(cg.b.build_int_compare(IntPredicate::EQ, bases, splat_i32(cg, cg.extract_int(bases)), ""));
+    let same = ok!(cg.b.build_int_compare(IntPredicate::EQ, bases, cg.splat_int(cg.extract_int(bases), 16), ""));
     let one_sequence = cg.intrinsic("llvm.vector.reduce.and", same.get_type(), &[same.into()]).into_int_value();
     ok!(cg.b.build_and(ok!(cg.b.build_and(granted, whole, "")), one_sequence, ""))
 }
@@ -98,9 +98,9 @@ pub fn emit<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, scratch: 
         }
         None => cg.splat_i32(0, 16),
     };
-    let widen = |x: IntValue<'ctx>| ok!(cg.b.build_int_s_extend(x, cg.i64, ""));
-    let hi = cg.add(widen(cg.intrinsic("llvm.vector.reduce.smax", pos.get_type(), &[pos.into()]).into_int_value()), cg.int(1));
-    let lo = widen(cg.intrinsic("llvm.vector.reduce.smin", first.get_type(), &[first.into()]).into_int_value());
+    let (lo, hi) = (reduce(cg, "smin", first), cg.add(reduce(cg, "smax", pos), cg.int(1)));
+    // keys in [seen_from, seen_to) are seen by every row
+    let (seen_from, seen_to) = (reduce(cg, "smax", first), cg.add(reduce(cg, "smin", pos), cg.int(1)));
     let base = cg.load_i32(a.base, t0);
     let q0 = cg.add(cg.mul(t0, cg.int(qw)), cg.mul(g, cg.int(group * hd))); // row t0's first query head of the group
     for h in 0..group {
@@ -136,7 +136,7 @@ pub fn emit<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, scratch: 
         }
         // the block's mask: whole when every row sees all its keys (the common case off the diagonal)
         let keys = Mask { s0: ok!(cg.b.build_int_truncate(s0, cg.i32, "")), first, pos };
-        let all_see = ok!(cg.b.build_and(cg.lt(lo_max(cg, first), cg.add(s0, cg.int(1))), cg.lt(cg.add(s0, cg.int(KB - 1)), hi_min(cg, pos)), ""));
+        let all_see = ok!(cg.b.build_and(cg.lt(seen_from, cg.add(s0, cg.int(1))), cg.lt(cg.add(s0, cg.int(KB - 1)), seen_to), ""));
         // phase by phase over the heads: a tile load right after the vector stores of its data
         // (or vector loads right after a tile store) waits for them to reach the cache
         (0..group).for_each(|h| scores(cg, &ly, hd, h, &at));
@@ -197,20 +197,17 @@ struct Mask<'ctx> {
 impl<'ctx> Mask<'ctx> {
     /// x where key k is visible, `or` elsewhere.
     fn apply(&self, cg: &Cg<'ctx>, k: u64, x: VectorValue<'ctx>, or: VectorValue<'ctx>) -> VectorValue<'ctx> {
-        let key = splat_i32(cg, ok!(cg.b.build_int_add(self.s0, cg.i32.const_int(k, false), "")));
+        let key = cg.splat_int(ok!(cg.b.build_int_add(self.s0, cg.i32.const_int(k, false), "")), 16);
         let after = ok!(cg.b.build_int_compare(IntPredicate::SLE, self.first, key, ""));
         let upto = ok!(cg.b.build_int_compare(IntPredicate::SLE, key, self.pos, ""));
         ok!(cg.b.build_select(ok!(cg.b.build_and(after, upto, "")), x, or, "")).into_vector_value()
     }
 }
 
-/// The largest first visible row, the smallest position + 1 (i64): keys in [lo_max, hi_min) are seen by every row.
-fn lo_max<'ctx>(cg: &Cg<'ctx>, first: VectorValue<'ctx>) -> IntValue<'ctx> {
-    ok!(cg.b.build_int_s_extend(cg.intrinsic("llvm.vector.reduce.smax", first.get_type(), &[first.into()]).into_int_value(), cg.i64, ""))
-}
-fn hi_min<'ctx>(cg: &Cg<'ctx>, pos: VectorValue<'ctx>) -> IntValue<'ctx> {
-    let min = cg.intrinsic("llvm.vector.reduce.smin", pos.get_type(), &[pos.into()]).into_int_value();
-    cg.add(ok!(cg.b.build_int_s_extend(min, cg.i64, "")), cg.int(1))
+/// The lanes' smallest or largest (`op` "smin", "smax"), as i64.
+fn reduce<'ctx>(cg: &Cg<'ctx>, op: &str, v: VectorValue<'ctx>) -> IntValue<'ctx> {
+    let x = cg.intrinsic(&format!("llvm.vector.reduce.{op}"), v.get_type(), &[v.into()]).into_int_value();
+    ok!(cg.b.build_int_s_extend(x, cg.i64, ""))
 }
 
 /// Head h's online softmax over the block's scores (lanes = rows), in two passes over them:
@@ -273,12 +270,6 @@ fn tile<'ctx>(cg: &Cg<'ctx>, t: u64) -> inkwell::values::BasicMetadataValueEnum<
 /// 16 i32 from element i of `base`.
 fn i32s<'ctx>(cg: &Cg<'ctx>, base: PointerValue<'ctx>, i: IntValue<'ctx>) -> VectorValue<'ctx> {
     cg.load_ints(cg.byte_ptr(base, cg.mul(i, cg.int(4))), cg.i32.vec_type(16))
-}
-
-fn splat_i32<'ctx>(cg: &Cg<'ctx>, x: IntValue<'ctx>) -> VectorValue<'ctx> {
-    let ty = cg.i32.vec_type(16);
-    let one = ok!(cg.b.build_insert_element(ty.get_undef(), x, cg.int(0), ""));
-    ok!(cg.b.build_shuffle_vector(one, ty.get_undef(), ty.const_zero(), ""))
 }
 
 /// Any 64-byte vector as 16 i32.

@@ -161,6 +161,13 @@ impl<'ctx> Cg<'ctx> {
         ok!(self.b.build_shuffle_vector(one, undef, mask, ""))
     }
 
+    /// An integer in every lane, of its own type.
+    pub fn splat_int(&self, x: IntValue<'ctx>, lanes: u32) -> VectorValue<'ctx> {
+        let ty = x.get_type().vec_type(lanes);
+        let one = ok!(self.b.build_insert_element(ty.get_undef(), x, self.int(0), ""));
+        ok!(self.b.build_shuffle_vector(one, ty.get_undef(), self.i32.vec_type(lanes).const_zero(), ""))
+    }
+
     pub fn splat_const(&self, x: f64, lanes: u32) -> VectorValue<'ctx> {
         VectorType::const_vector(&vec![self.f32.const_float(x); lanes as usize])
     }
