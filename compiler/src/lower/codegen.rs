@@ -5,7 +5,7 @@ use inkwell::context::Context;
 use inkwell::intrinsics::Intrinsic;
 use inkwell::module::{Linkage, Module};
 use inkwell::types::{FloatType, IntType, PointerType, VectorType};
-use inkwell::values::{BasicMetadataValueEnum, BasicValue, BasicValueEnum, FloatValue, FunctionValue, IntValue, PointerValue, VectorValue};
+use inkwell::values::{BasicMetadataValueEnum, BasicValue, BasicValueEnum, FastMathFlags, FloatValue, FunctionValue, IntValue, PointerValue, VectorValue};
 use inkwell::{AddressSpace, FloatPredicate, IntPredicate};
 
 /// Builder results only fail when the builder is unpositioned: a bug in this module.
@@ -211,8 +211,15 @@ impl<'ctx> Cg<'ctx> {
         self.intrinsic("llvm.fmuladd", a.get_type(), &[a.into(), b.into(), c.into()]).into_vector_value()
     }
 
-    /// Lanes rounded to the nearest integer (ties to even), as i32.
+    /// Lanes rounded to the nearest integer (ties to even), as i32: one `vcvtps2dq` on AVX-512
+    /// (which rounds as MXCSR says: to nearest even, as every thread starts).
     pub fn round_to_i32(&self, a: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        if a.get_type().get_size() == 16 && self.has_feature("avx512f") {
+            let f = Intrinsic::find("llvm.x86.avx512.mask.cvtps2dq.512").unwrap().get_declaration(&self.module, &[]).unwrap();
+            let (all, current) = (self.ctx.i16_type().const_all_ones(), self.i32.const_int(4, false));
+            let args = [a.into(), self.i32.vec_type(16).get_undef().into(), all.into(), current.into()];
+            return ok!(self.b.build_call(f, &args, "")).try_as_basic_value().basic().unwrap().into_vector_value();
+        }
         let r = self.intrinsic("llvm.rint", a.get_type(), &[a.into()]).into_vector_value();
         ok!(self.b.build_float_to_signed_int(r, self.i32.vec_type(a.get_type().get_size()), ""))
     }
@@ -280,14 +287,17 @@ impl<'ctx> Cg<'ctx> {
         let f = Intrinsic::find("llvm.vector.reduce.fadd").unwrap().get_declaration(&self.module, &[v.get_type().into()]).unwrap();
         let sum = ok!(self.b.build_call(f, &[self.f32.const_zero().into(), v.into()], "")).try_as_basic_value().basic().unwrap();
         // reassociation lets LLVM reduce as a tree instead of lane by lane
-        let _ = sum.as_instruction_value().unwrap().set_fast_math_flags(inkwell::values::FastMathFlags::all());
+        let _ = sum.as_instruction_value().unwrap().set_fast_math_flags(FastMathFlags::all());
         sum.into_float_value()
     }
 
-    /// max over lanes.
+    /// max over lanes, none of them NaN: then the order is free, and LLVM reduces as a tree
+    /// instead of lane by lane (each step a NaN test).
     pub fn hmax(&self, v: VectorValue<'ctx>) -> FloatValue<'ctx> {
         let f = Intrinsic::find("llvm.vector.reduce.fmax").unwrap().get_declaration(&self.module, &[v.get_type().into()]).unwrap();
-        ok!(self.b.build_call(f, &[v.into()], "")).try_as_basic_value().basic().unwrap().into_float_value()
+        let max = ok!(self.b.build_call(f, &[v.into()], "")).try_as_basic_value().basic().unwrap();
+        let _ = max.as_instruction_value().unwrap().set_fast_math_flags(FastMathFlags::NoNaNs | FastMathFlags::NoSignedZeros);
+        max.into_float_value()
     }
 
     pub fn extract(&self, v: VectorValue<'ctx>, i: u64) -> FloatValue<'ctx> {

@@ -16,7 +16,7 @@
 //! quantisation, once per row); within a chunk, blocks of 2 column groups, and in each, tiles of
 //! 4 rows: every weight step loaded is used by 4 rows and every broadcast by 2 groups.
 use inkwell::types::VectorType;
-use inkwell::values::{BasicValueEnum, FloatValue, IntValue, PointerValue, VectorValue};
+use inkwell::values::{BasicValueEnum, FastMathFlags, FloatValue, IntValue, PointerValue, VectorValue};
 
 use super::amx;
 use super::codegen::{ok, Cg};
@@ -111,21 +111,17 @@ fn quantise_row<'ctx>(cg: &Cg<'ctx>, xs: PointerValue<'ctx>, k: u64, g: u64, x: 
     let i8s = cg.ctx.i8_type();
     cg.for_each(cg.int(0), cg.int(k), 32, &mut |cg, e| {
         let (d, qs) = q8_block(cg, [cg.load(xs, e, 16), cg.load(xs, cg.add(e, cg.int(16)), 16)]);
-        // d_x · Σq_x of each half
-        let sums: Vec<FloatValue<'ctx>> = (0..2u64)
-            .map(|h| {
-                let q = qs[h as usize];
-                cg.store_ints(cg.byte_ptr(x.q, cg.add(cg.mul(r, cg.int(k)), cg.add(e, cg.int(16 * h)))), ok!(cg.b.build_int_truncate(q, i8s.vec_type(16), "")));
-                let s = ok!(cg.b.build_signed_int_to_float(cg.reduce_add(q), cg.f32, ""));
-                ok!(cg.b.build_float_mul(s, d, ""))
-            })
-            .collect();
+        for (h, &q) in qs.iter().enumerate() {
+            cg.store_ints(cg.byte_ptr(x.q, cg.add(cg.mul(r, cg.int(k)), cg.add(e, cg.int(16 * h as u64)))), ok!(cg.b.build_int_truncate(q, i8s.vec_type(16), "")));
+        }
         cg.store(x.dx, row_index(cg, r, k, 32, e), cg.splat(d, 1));
+        // d_x · Σq_x of each g elements (the sum exact in integers)
+        let scaled = |cg: &Cg<'ctx>, q: VectorValue<'ctx>| cg.splat(ok!(cg.b.build_float_mul(ok!(cg.b.build_signed_int_to_float(cg.reduce_add(q), cg.f32, "")), d, "")), 1);
         if g == 16 {
-            cg.store(x.sx, row_index(cg, r, k, 16, e), cg.splat(sums[0], 1));
-            cg.store(x.sx, cg.add(row_index(cg, r, k, 16, e), cg.int(1)), cg.splat(sums[1], 1));
+            cg.store(x.sx, row_index(cg, r, k, 16, e), scaled(cg, qs[0]));
+            cg.store(x.sx, cg.add(row_index(cg, r, k, 16, e), cg.int(1)), scaled(cg, qs[1]));
         } else {
-            cg.store(x.sx, row_index(cg, r, k, 32, e), cg.splat(ok!(cg.b.build_float_add(sums[0], sums[1], "")), 1));
+            cg.store(x.sx, row_index(cg, r, k, 32, e), scaled(cg, ok!(cg.b.build_int_add(qs[0], qs[1], ""))));
         }
     });
 }
@@ -173,8 +169,10 @@ fn tile_dot_bf16<'ctx>(cg: &Cg<'ctx>, w: PointerValue<'ctx>, k: u64, xq: Pointer
 /// A block of 32 values (two vectors of 16) quantised to 8 bits: d = max|x| / 127 and
 /// q = round-half-even(x · 127 / max|x|) in -127..=127 as i32 lanes (0 for an all-zero block).
 pub fn q8_block<'ctx>(cg: &Cg<'ctx>, v: [VectorValue<'ctx>; 2]) -> (FloatValue<'ctx>, [VectorValue<'ctx>; 2]) {
-    let abs = |v: VectorValue<'ctx>| cg.fmax(v, cg.fsub(cg.splat_const(0.0, 16), v));
-    let amax = cg.hmax(cg.fmax(abs(v[0]), abs(v[1])));
+    let abs = |v: VectorValue<'ctx>| cg.intrinsic("llvm.fabs", v.get_type(), &[v.into()]).into_vector_value();
+    let both = cg.fmax(abs(v[0]), abs(v[1]));
+    let _ = both.as_instruction().unwrap().set_fast_math_flags(FastMathFlags::NoNaNs);
+    let amax = cg.hmax(both);
     let d = ok!(cg.b.build_float_div(amax, cg.f32.const_float(127.0), ""));
     let zero = ok!(cg.b.build_float_compare(inkwell::FloatPredicate::OEQ, amax, cg.f32.const_zero(), ""));
     let inv = cg.select(zero, cg.f32.const_zero(), ok!(cg.b.build_float_div(cg.f32.const_float(127.0), amax, "")));
