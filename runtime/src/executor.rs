@@ -131,7 +131,7 @@ pub struct Row {
 fn run(pool: &Pool, step: &Resolved, rows: usize, scratch_bytes: usize) {
     let (total, grain) = step.work.range(rows);
     let units = total.div_ceil(grain);
-    let pieces = pool.pieces(units);
+    let pieces = pool.pieces(units, step.work.pieces_per_thread(rows));
     pool.run(pieces, &|p| {
         let begin = units * p / pieces * grain;
         let end = (units * (p + 1) / pieces * grain).min(total);

@@ -61,7 +61,20 @@ impl Work {
             Work::HeadRows(h) => (h * rows * PARTS, 1),
         }
     }
+
+    /// Pieces per thread the range is cut into: two, so that a thread that finishes early takes
+    /// another's — but one for matmuls of MANY_ROWS rows and more, whose every piece repeats the
+    /// rows' prologue (norm, quantisation or bf16 rounding) for its columns.
+    pub fn pieces_per_thread(self, rows: usize) -> usize {
+        match self {
+            Work::Columns(_) if rows >= MANY_ROWS => 1,
+            _ => 2,
+        }
+    }
 }
+
+/// Rows from which a matmul's pass is cut into one piece per thread (`Work::pieces_per_thread`).
+pub const MANY_ROWS: usize = 8;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Step {

@@ -26,8 +26,6 @@ const BUSY: Duration = Duration::from_millis(10);
 /// How long the caller then runs steps alone: from ALONE_MIN, doubling while stalls go on.
 const ALONE_MIN: Duration = Duration::from_millis(20);
 const ALONE_MAX: Duration = Duration::from_secs(1);
-/// Pieces per thread a step's work is cut into.
-const PIECES_PER_THREAD: usize = 2;
 
 type Job<'a> = &'a (dyn Fn(usize) + Sync);
 
@@ -140,12 +138,13 @@ impl Pool {
         self.workers.len() + 1
     }
 
-    /// How many pieces to cut `units` of work into now: 1 when the caller runs alone.
-    pub fn pieces(&self, units: usize) -> usize {
+    /// How many pieces to cut `units` of work into now, `per_thread` per thread: 1 when the
+    /// caller runs alone.
+    pub fn pieces(&self, units: usize, per_thread: usize) -> usize {
         if self.workers.is_empty() || (self.adaptive && Instant::now() < self.alone_until.get()) {
             return 1;
         }
-        units.min(self.threads() * PIECES_PER_THREAD).clamp(1, State::MAX_PIECES)
+        units.min(self.threads() * per_thread).clamp(1, State::MAX_PIECES)
     }
 
     /// Runs `job(p)` for every piece p in 0..pieces on the caller and the workers; returns when all are done.
@@ -291,7 +290,7 @@ mod tests {
                         if round % 500 == 250 {
                             std::thread::sleep(std::time::Duration::from_millis(10)); // workers park
                         }
-                        let pieces = pool.pieces(1 + round % 37);
+                        let pieces = pool.pieces(1 + round % 37, 2);
                         let hits: Vec<AtomicUsize> = (0..pieces).map(|_| AtomicUsize::new(0)).collect();
                         pool.run(pieces, &|p| {
                             hits[p].fetch_add(1, Ordering::SeqCst);
@@ -310,9 +309,9 @@ mod tests {
         let pool = Pool::with_threads(2, true);
         let caller = std::thread::current().id();
         let started = Instant::now();
-        while pool.pieces(8) > 1 {
+        while pool.pieces(8, 2) > 1 {
             assert!(started.elapsed() < Duration::from_secs(10), "the pool never ran alone");
-            pool.run(pool.pieces(8), &|_| {
+            pool.run(pool.pieces(8, 2), &|_| {
                 let (pause, until) = if std::thread::current().id() == caller { (0, 50) } else { (2000, 2000) };
                 std::thread::sleep(Duration::from_micros(pause));
                 let start = Instant::now();
@@ -320,7 +319,7 @@ mod tests {
             });
         }
         let alone = Instant::now();
-        while pool.pieces(8) == 1 {
+        while pool.pieces(8, 2) == 1 {
             assert!(alone.elapsed() < Duration::from_secs(2), "the pool never tried all threads again");
             std::thread::sleep(Duration::from_millis(1));
         }
