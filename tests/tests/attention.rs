@@ -1,7 +1,8 @@
 //! The attention kernel (lower/attention.rs) against its definition, computed here in f64 from the
 //! cache's stored values: causal grouped-query attention with sliding windows and soft-capping,
 //! over f16 and Q8_0 caches, for passes of 1, 7, 16 and 40 rows from a cached prefix, rows of two
-//! sequences in one pass, the work range cut as the executor cuts it; built for this CPU, AVX2 and SSE. Row by row (f32 products)
+//! sequences in one pass, rows whose cache rows take 1, 2 or 4 parts, the work range cut as the
+//! executor cuts it; built for this CPU, AVX2 and SSE. Row by row (f32 products)
 //! it is within 1e-4 of the definition. Where AMX is granted, tiles of 16 rows of one sequence
 //! run on AMX (lower/attention_amx.rs): within the rounding of bf16 queries, keys, values and
 //! weights of the same definition with bf16-rounded q, k and v.
@@ -77,7 +78,7 @@ fn attention_computes_its_definition() {
         AttentionSpec { heads: 4, kv_heads: 2, head_dim: 32, scale: 0.2, window: Some(5), softcap: None, kv: KvDtype::Q8_0 },
         AttentionSpec { heads: 2, kv_heads: 1, head_dim: 128, scale: 0.09, window: Some(37), softcap: Some(1.5), kv: KvDtype::F16 },
     ];
-    let context = 160;
+    let context = 320;
     // this CPU's widest vectors (and AMX), AVX2's, SSE's
     for (i, (spec, target)) in specs.iter().flat_map(|s| ["host", "x86-64-v3", "x86-64"].map(|t| (s, t))).enumerate() {
         let cpu = TargetCpu::resolve(target).unwrap();
@@ -98,6 +99,8 @@ fn attention_computes_its_definition() {
         // (rows: (slot, position)), one sequence from a cached prefix, or two interleaved in blocks
         let passes: Vec<Vec<(i32, i32)>> = vec![
             vec![(0, 93)],
+            // rows of 65, 256 and 301 visible cache rows: 1, 4 and 4 parts (PART_ROWS = 64)
+            vec![(1, 300), (0, 255), (1, 64)],
             (50..57).map(|p| (1, p)).collect(),
             (0..16).map(|p| (0, p)).collect(),
             (101..141).map(|p| (1, p)).collect(),

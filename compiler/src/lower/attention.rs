@@ -3,7 +3,8 @@
 //! once for the group:
 //! - passes below TILE_ROWS rows (decode, small batches): one part (of PARTS) of one row's cache
 //!   rows, rows in zigzag order (first, last, second, …); the last part of a row to finish
-//!   combines the parts' softmax states, so two threads share even one row's few KV heads;
+//!   combines the parts' softmax states, so two threads share even one row's few KV heads (a
+//!   row with fewer than PARTS · PART_ROWS visible cache rows uses fewer parts, the rest empty);
 //! - larger passes: a tile of TILE_ROWS rows in zigzag tile order, so that contiguous pieces of
 //!   work cost about the same under the causal mask — on AMX tiles (attention_amx.rs) where
 //!   they can go, else row by row through the same parts, so a row's result never depends on
@@ -36,6 +37,9 @@ pub fn lanes_dividing(cg: &Cg, n: usize) -> u32 {
 }
 
 const NEG: f64 = -1e30;
+/// Cache rows a part takes at least: a part's own cost (its start, its share of the combine)
+/// outweighs the few blocks of a shorter one.
+const PART_ROWS: u64 = 64;
 
 /// f32 of one part's result: o [group][hd] (not yet divided by the sum), then max [group], sum [group].
 fn part_floats(spec: &AttentionSpec) -> u64 {
@@ -160,9 +164,13 @@ fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bu
         None => cg.int(0),
     };
     let blocks_start = ok!(cg.b.build_int_unsigned_div(first, cg.int(sb), ""));
-    // this part's blocks: [n · part / PARTS, n · (part + 1) / PARTS) of the n from blocks_start
+    // this part's blocks: [n · part / used, n · (part + 1) / used) of the n from blocks_start, where
+    // `used` parts have PART_ROWS cache rows or more (between 1 and PARTS, from the row's own
+    // position: so a row's result does not depend on its pass); the parts past `used` are empty
     let n = ok!(cg.b.build_int_sub(blocks_end, blocks_start, ""));
-    let at = |part: IntValue<'ctx>| cg.mul(cg.add(blocks_start, ok!(cg.b.build_int_unsigned_div(cg.mul(n, part), cg.int(PARTS as u64), ""))), cg.int(sb));
+    let used = cg.min(cg.int(PARTS as u64), ok!(cg.b.build_int_unsigned_div(cg.mul(n, cg.int(sb)), cg.int(PART_ROWS), "")));
+    let used = ok!(cg.b.build_select(cg.lt(used, cg.int(1)), cg.int(1), used, "")).into_int_value();
+    let at = |part: IntValue<'ctx>| cg.mul(cg.add(blocks_start, ok!(cg.b.build_int_unsigned_div(cg.mul(n, cg.min(part, used)), used, ""))), cg.int(sb));
     cg.for_each(at(part), at(cg.add(part, cg.int(1))), sb, &mut |cg, s0| {
         // rows past pos read row pos (masked below), so stale cache contents never enter a sum
         for i in 0..sb {
