@@ -98,7 +98,7 @@ pub fn report(c: &Compiled, source: &str, kind: &str, tensors: &[Tensor], kv: Kv
         kind: kind.to_string(),
         dims: c.dims.clone(),
         // each weight once, packed copies aside
-        parameters: tensors.iter().filter(|t| !t.name.starts_with("kiln.") && !(t.name.ends_with("#x16") && by_name.contains_key(t.name.trim_end_matches("#x16")))).map(|t| t.shape.iter().product::<usize>() as u64).sum(),
+        parameters: tensors.iter().filter(|t| !(t.name.starts_with("kiln.") || t.name.ends_with("#x16") && by_name.contains_key(t.name.trim_end_matches("#x16")))).map(|t| t.shape.iter().product::<usize>() as u64).sum(),
         tensor_groups: groups.into_values().collect(),
         weight_bytes_per_token: read.values().sum(),
         matmul_flops_per_token: matmul_flops,
@@ -142,7 +142,7 @@ pub fn load(path: &std::path::Path) -> crate::Result<(Report, Compiled)> {
         .iter()
         .map(|(name, t)| {
             let format = formats.get(name).copied().unwrap_or(crate::lower::weight_format::WeightFormat::F32);
-            Tensor { name: name.clone(), shape: t.shape.clone(), source_dtype: t.dtype.clone(), dtype: format.name().into(), bytes: format.tensor_bytes(&t.shape) }
+            Tensor { name: name.clone(), shape: t.shape.clone(), source_dtype: t.dtype.clone(), dtype: format.name(), bytes: format.tensor_bytes(&t.shape) }
         })
         .collect();
     Ok((report(&c, &source.path, "model", &tensors, crate::compile::Options::default().kv), c))

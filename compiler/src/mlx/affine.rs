@@ -163,11 +163,17 @@ impl Affine {
     }
 }
 
-const _: () = assert!(2 * 2 + 64 * 4 / 8 == 36); // MLX4g64-BF16: bf16 scale | bf16 bias | 32 bytes of nibbles
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_layout() {
+        // MLX4g64-BF16: bf16 scale | bf16 bias | 32 bytes of nibbles
+        assert_eq!(Affine::new(4, 64, ScaleType::BF16).unwrap().block_bytes(), 36);
+        // MLX3g32-F32: f32 scale | f32 bias | 12 bytes of 3-bit values
+        assert_eq!(Affine::new(3, 32, ScaleType::F32).unwrap().block_bytes(), 20);
+    }
 
     #[test]
     fn names_round_trip_and_values_unpack() {
