@@ -12,10 +12,11 @@
 //!
 //! Query t sees its sequence's cache rows 0..=pos[t] (from base[t]), or with a window only
 //! pos[t] - window < row <= pos[t] (the loop starts at the block holding the first of them).
-//! Online softmax over blocks of `lanes` cache rows: the block's keys and values are converted to
-//! f32 once into a small buffer; per query head, the block's scores form one vector (each row's
-//! dot product left as a vector, then all reduced together by a transposing tree), so masking,
-//! soft-capping (cap · tanh(s / cap)) and exp run vectorised and no score buffer is needed.
+//! Online softmax over blocks of `lanes` cache rows: the block's keys are converted to f32 once
+//! into a small buffer; per query head, the block's scores form one vector (each row's dot
+//! product left as a vector, then all reduced together by a transposing tree), so masking,
+//! soft-capping (cap · tanh(s / cap)) and exp run vectorised and no score buffer is needed; then
+//! each value row is converted once, in registers, and weighted into all the heads' outputs.
 use inkwell::values::{IntValue, PointerValue, VectorValue};
 use inkwell::{AtomicOrdering, AtomicRMWBinOp};
 use inkwell::types::VectorType;
@@ -24,7 +25,7 @@ use runtime::plan::{PARTS, TILE_ROWS};
 
 use super::attention_amx;
 use super::codegen::{ok, Cg};
-use super::copy::load_kv;
+use super::copy::{kv_at, load_kv};
 use super::kernel::AttentionSpec;
 
 /// The widest power-of-two vector (≤ the target's) that divides `n`.
@@ -37,6 +38,10 @@ pub fn lanes_dividing(cg: &Cg, n: usize) -> u32 {
 }
 
 const NEG: f64 = -1e30;
+/// How far ahead of the block's rows the key loop asks for cache rows.
+const PREFETCH_ROWS: u64 = 64;
+/// Output vectors the value loop keeps in registers at once (of 32 with AVX-512).
+const VALUE_ACCUMULATORS: u64 = 16;
 /// Cache rows a part takes at least: a part's own cost (its start, its share of the combine)
 /// outweighs the few blocks of a shorter one.
 const PART_ROWS: u64 = 64;
@@ -64,9 +69,10 @@ pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
     let args = Args { q, kc, vc, pos, base, out };
     let lv = lanes_dividing(cg, spec.head_dim);
     let (sb, hd, kvh, parts, pf) = (cg.lanes as u64, spec.head_dim as u64, spec.kv_heads as u64, PARTS as u64, part_floats(spec));
-    // the block's keys and values in f32 [sb, hd]; the parts' results of one row (tiles off AMX)
+    // the block's keys in f32 [sb, hd], its softmax weights [group][sb]; the parts' results of
+    // one row (tiles off AMX)
     let alloc = |n: u64| ok!(cg.b.build_array_alloca(cg.f32, cg.int(n), ""));
-    let bufs = Bufs { kb: alloc(sb * hd), vb: alloc(sb * hd), lv };
+    let bufs = Bufs { kb: alloc(sb * hd), wb: alloc((spec.heads / spec.kv_heads) as u64 * sb), lv };
     let row_parts = alloc(parts * pf);
     let tiled = ok!(cg.b.build_int_compare(inkwell::IntPredicate::SGE, ka.rows, cg.int(TILE_ROWS as u64), ""));
     // items (row, kv head, part) in zigzag row order; a row's last part to finish combines them
@@ -129,7 +135,7 @@ pub struct Args<'ctx> {
 #[derive(Clone, Copy)]
 struct Bufs<'ctx> {
     kb: PointerValue<'ctx>,
-    vb: PointerValue<'ctx>,
+    wb: PointerValue<'ctx>,
     lv: u32,
 }
 
@@ -138,7 +144,7 @@ struct Bufs<'ctx> {
 #[allow(clippy::too_many_arguments)]
 fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bufs<'ctx>, t: IntValue<'ctx>, g: IntValue<'ctx>, part: IntValue<'ctx>, res: PointerValue<'ctx>) {
     let AttentionSpec { heads, kv_heads, head_dim: hd, scale, window, softcap, kv } = spec.clone();
-    let Bufs { kb, vb, lv } = *bufs;
+    let Bufs { kb, wb, lv } = *bufs;
     let Args { q, kc, vc, pos, base, .. } = *a;
     let nv = hd as u64 / lv as u64;
     let (qw, kvw, group, hd) = ((heads * hd) as u64, (kv_heads * hd) as u64, (heads / kv_heads) as u64, hd as u64);
@@ -172,16 +178,26 @@ fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bu
     let used = ok!(cg.b.build_select(cg.lt(used, cg.int(1)), cg.int(1), used, "")).into_int_value();
     let at = |part: IntValue<'ctx>| cg.mul(cg.add(blocks_start, ok!(cg.b.build_int_unsigned_div(cg.mul(n, cg.min(part, used)), used, ""))), cg.int(sb));
     cg.for_each(at(part), at(cg.add(part, cg.int(1))), sb, &mut |cg, s0| {
-        // rows past pos read row pos (masked below), so stale cache contents never enter a sum
-        for i in 0..sb {
-            let row = cg.add(cg.mul(cg.add(b, cg.min(cg.add(s0, cg.int(i)), p)), cg.int(kvw)), kv_off);
-            for v in 0..nv {
-                let (at, to) = (cg.add(row, cg.int(v * lv as u64)), cg.int(i * hd + v * lv as u64));
-                cg.store(kb, to, load_kv(cg, kc, at, lv, kv));
-                cg.store(vb, to, load_kv(cg, vc, at, lv, kv));
+        // cache row i of the block; rows past pos read row pos (masked below), so stale cache
+        // contents never enter a sum
+        let row_at = |cg: &Cg<'ctx>, i: IntValue<'ctx>| cg.add(cg.mul(cg.add(b, cg.min(cg.add(s0, i), p)), cg.int(kvw)), kv_off);
+        // the block's keys in f32, by a loop: the buffer stays in memory, not in 4·sb registers
+        cg.for_each(cg.int(0), cg.int(sb), 1, &mut |cg, i| {
+            let ahead = row_at(cg, cg.add(i, cg.int(PREFETCH_ROWS)));
+            for line in (0..kv.row_bytes(hd as usize) as u64).step_by(64) {
+                for cache in [kc, vc] {
+                    cg.prefetch(cg.byte_ptr(kv_at(cg, cache, ahead, kv), cg.int(line)));
+                }
             }
-        }
+            let row = row_at(cg, i);
+            for v in 0..nv {
+                cg.store(kb, cg.add(cg.mul(i, cg.int(hd)), cg.int(v * lv as u64)), load_kv(cg, kc, cg.add(row, cg.int(v * lv as u64)), lv, kv));
+            }
+        });
         let visible = visible_rows(cg, s0, sb, first, seen);
+        // per query head: the block's scores, the running max and sum, its weights w into wb
+        // [group][sb], and its output rescaled by e^(old max − new max)
+        let mut o: Vec<Vec<VectorValue>> = Vec::new();
         for h in 0..group {
             let qh = cg.add(q_off, cg.int(h * hd));
             let qv: Vec<VectorValue> = (0..nv).map(|v| cg.fmul(cg.load(q, cg.add(qh, cg.int(v * lv as u64)), lv), cg.splat_const(scale as f64, lv))).collect();
@@ -201,11 +217,25 @@ fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bu
             let l_new = ok!(cg.b.build_float_add(ok!(cg.b.build_float_mul(l, corr, "")), cg.hsum(w), ""));
             cg.store(ms, cg.int(h), cg.splat(m_new, 1));
             cg.store(ls, cg.int(h), cg.splat(l_new, 1));
-            for v in 0..nv {
-                let at = cg.int(h * hd + v * lv as u64);
-                let o = (0..sb).fold(cg.fmul(cg.load(os, at, lv), cg.splat(corr, lv)), |o, i| cg.fma(cg.splat(cg.extract(w, i), lv), cg.load(vb, cg.int(i * hd + v * lv as u64), lv), o));
-                cg.store(os, at, o);
+            cg.store(wb, cg.int(h * sb), w);
+            o.push((0..nv).map(|v| cg.fmul(cg.load(os, cg.int(h * hd + v * lv as u64), lv), cg.splat(corr, lv))).collect());
+        }
+        // values: each row converted once per chunk of heads (≤ VALUE_ACCUMULATORS outputs in
+        // registers) and weighted into each head's output, rows in order
+        let chunk = (VALUE_ACCUMULATORS / nv).max(1) as usize;
+        for heads in (0..group as usize).collect::<Vec<_>>().chunks(chunk) {
+            for i in 0..sb {
+                let row = row_at(cg, cg.int(i));
+                for v in 0..nv as usize {
+                    let x = load_kv(cg, vc, cg.add(row, cg.int(v as u64 * lv as u64)), lv, kv);
+                    for &h in heads {
+                        o[h][v] = cg.fma(cg.splat(scalar(cg, wb, h as u64 * sb + i), lv), x, o[h][v]);
+                    }
+                }
             }
+        }
+        for (h, oh) in o.iter().enumerate() {
+            oh.iter().enumerate().for_each(|(v, &x)| cg.store(os, cg.int(h as u64 * hd + (v * lv as usize) as u64), x));
         }
     });
 }

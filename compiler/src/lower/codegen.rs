@@ -206,6 +206,13 @@ impl<'ctx> Cg<'ctx> {
         ok!(self.b.build_call(f, args, "")).try_as_basic_value().basic().unwrap()
     }
 
+    /// A hint to bring the cache line holding `p` into every cache level, for reading.
+    pub fn prefetch(&self, p: PointerValue<'ctx>) {
+        let f = Intrinsic::find("llvm.prefetch").unwrap().get_declaration(&self.module, &[self.ptr.into()]).unwrap();
+        let flag = |x: u64| self.i32.const_int(x, false).into();
+        ok!(self.b.build_call(f, &[p.into(), flag(0), flag(3), flag(1)], ""));
+    }
+
     /// a·b + c, fused where the target can.
     pub fn fma(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>, c: VectorValue<'ctx>) -> VectorValue<'ctx> {
         self.intrinsic("llvm.fmuladd", a.get_type(), &[a.into(), b.into(), c.into()]).into_vector_value()

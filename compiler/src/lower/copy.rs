@@ -53,7 +53,7 @@ pub fn kv_write(cg: &mut Cg, name: &str, width: usize, dtype: KvDtype) {
 }
 
 /// Where element `idx` of a cache in `dtype` is (Q8_0: its block).
-fn kv_at<'ctx>(cg: &Cg<'ctx>, cache: PointerValue<'ctx>, idx: IntValue<'ctx>, dtype: KvDtype) -> PointerValue<'ctx> {
+pub fn kv_at<'ctx>(cg: &Cg<'ctx>, cache: PointerValue<'ctx>, idx: IntValue<'ctx>, dtype: KvDtype) -> PointerValue<'ctx> {
     match dtype {
         KvDtype::F32 => cg.byte_ptr(cache, cg.mul(idx, cg.int(4))),
         KvDtype::F16 => cg.byte_ptr(cache, cg.mul(idx, cg.int(2))),
