@@ -77,6 +77,8 @@ fn attention_computes_its_definition() {
         AttentionSpec { heads: 9, kv_heads: 3, head_dim: 64, scale: 0.125, window: None, softcap: None, kv: KvDtype::F16 },
         AttentionSpec { heads: 4, kv_heads: 2, head_dim: 32, scale: 0.2, window: Some(5), softcap: None, kv: KvDtype::Q8_0 },
         AttentionSpec { heads: 2, kv_heads: 1, head_dim: 128, scale: 0.09, window: Some(37), softcap: Some(1.5), kv: KvDtype::F16 },
+        // Qwen2.5-0.5B's groups of 7: the value loop takes the heads in several chunks
+        AttentionSpec { heads: 14, kv_heads: 2, head_dim: 64, scale: 0.125, window: None, softcap: None, kv: KvDtype::F16 },
     ];
     let context = 320;
     // this CPU's widest vectors (and AMX), AVX2's, SSE's
