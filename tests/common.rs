@@ -61,6 +61,13 @@ pub fn kiln() -> std::process::Command {
     std::process::Command::new(dir.join("kiln"))
 }
 
+/// max |a - b| over all elements; a NaN on either side is an infinite error (f32::max alone
+/// would skip it)
+pub fn max_abs_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).map(|e| if e.is_nan() { f32::INFINITY } else { e }).fold(0.0, f32::max)
+}
+
 /// max |a - b| / max(1, |b|) over all elements; a NaN on either side is an infinite error
 pub fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());

@@ -225,7 +225,7 @@ fn dot_matmuls_compute_their_definition() {
                 }
                 let want = reference(row, n, &bytes, format, k);
                 let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-                let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs() / scale).fold(0f32, f32::max);
+                let err = kiln_tests::max_abs_err(got, &want) / scale;
                 assert!(err < 1e-5, "{format:?}, {r} rows, row {t}: {err} off its definition\n{:?}\n{:?}", &got[..4], &want[..4]);
             }
         }

@@ -104,7 +104,7 @@ fn quantised_fixture_stays_near_transformers() {
         let mut model = runtime::Model::open(&out, Some(64)).unwrap();
         assert!(model.artifact.meta.tensors.iter().filter(|t| t.dtype.trim_end_matches("x16") == format.name()).count() >= 14, "{} stored", format.name());
         let got = model.forward(&prompt, 0, true).unwrap();
-        let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale;
+        let err = max_abs_err(&got, &want) / scale;
         assert!(err > 0.0 && err < tolerance, "{}: logits differ by {err} of the largest", format.name());
     }
 }

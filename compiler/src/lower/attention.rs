@@ -177,18 +177,25 @@ fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bu
     let used = cg.min(cg.int(PARTS as u64), ok!(cg.b.build_int_unsigned_div(cg.mul(n, cg.int(sb)), cg.int(PART_ROWS), "")));
     let used = ok!(cg.b.build_select(cg.lt(used, cg.int(1)), cg.int(1), used, "")).into_int_value();
     let at = |part: IntValue<'ctx>| cg.mul(cg.add(blocks_start, ok!(cg.b.build_int_unsigned_div(cg.mul(n, cg.min(part, used)), used, ""))), cg.int(sb));
-    cg.for_each(at(part), at(cg.add(part, cg.int(1))), sb, &mut |cg, s0| {
+    // the cache lines of row s (at most pos) of both caches, asked for ahead of their use: a
+    // part's first PREFETCH_ROWS rows at its start, then PREFETCH_ROWS rows ahead of the block
+    let prefetch = |cg: &Cg<'ctx>, s: IntValue<'ctx>| {
+        let row = cg.add(cg.mul(cg.add(b, cg.min(s, p)), cg.int(kvw)), kv_off);
+        for line in (0..kv.row_bytes(hd as usize) as u64).step_by(64) {
+            for cache in [kc, vc] {
+                cg.prefetch(cg.byte_ptr(kv_at(cg, cache, row, kv), cg.int(line)));
+            }
+        }
+    };
+    let (start, end) = (at(part), at(cg.add(part, cg.int(1))));
+    cg.for_each(start, cg.min(cg.add(start, cg.int(PREFETCH_ROWS)), end), 1, &mut |cg, s| prefetch(cg, s));
+    cg.for_each(start, end, sb, &mut |cg, s0| {
         // cache row i of the block; rows past pos read row pos (masked below), so stale cache
         // contents never enter a sum
         let row_at = |cg: &Cg<'ctx>, i: IntValue<'ctx>| cg.add(cg.mul(cg.add(b, cg.min(cg.add(s0, i), p)), cg.int(kvw)), kv_off);
         // the block's keys in f32, by a loop: the buffer stays in memory, not in 4·sb registers
         cg.for_each(cg.int(0), cg.int(sb), 1, &mut |cg, i| {
-            let ahead = row_at(cg, cg.add(i, cg.int(PREFETCH_ROWS)));
-            for line in (0..kv.row_bytes(hd as usize) as u64).step_by(64) {
-                for cache in [kc, vc] {
-                    cg.prefetch(cg.byte_ptr(kv_at(cg, cache, ahead, kv), cg.int(line)));
-                }
-            }
+            prefetch(cg, cg.add(s0, cg.add(i, cg.int(PREFETCH_ROWS))));
             let row = row_at(cg, i);
             for v in 0..nv {
                 cg.store(kb, cg.add(cg.mul(i, cg.int(hd)), cg.int(v * lv as u64)), load_kv(cg, kc, cg.add(row, cg.int(v * lv as u64)), lv, kv));
