@@ -198,6 +198,19 @@ pub struct Artifact {
     pub map: memmap2::Mmap,
 }
 
+/// CRC-32 of `bytes`, in pieces on every core, combined (a 500 MB artifact: ~50 ms on one).
+fn checksum(bytes: &[u8]) -> u32 {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let piece = bytes.len().div_ceil(threads).max(1 << 20);
+    let pieces: Vec<crc32fast::Hasher> = std::thread::scope(|s| {
+        let jobs: Vec<_> = bytes.chunks(piece).map(|p| s.spawn(move || { let mut h = crc32fast::Hasher::new(); h.update(p); h })).collect();
+        jobs.into_iter().map(|j| j.join().expect("a checksum thread panicked")).collect()
+    });
+    let mut all = crc32fast::Hasher::new();
+    pieces.iter().for_each(|h| all.combine(h));
+    all.finalize()
+}
+
 impl Artifact {
     /// Whether `path` is a file starting with the artifact magic.
     pub fn is_artifact(path: &Path) -> bool {
@@ -219,7 +232,7 @@ impl Artifact {
         let sections_ok = [header.meta, header.code, header.weights]
             .iter()
             .all(|&(off, len)| off >= HEADER_LEN as u64 && off.checked_add(len).is_some_and(|end| end <= header.file_len));
-        if !sections_ok || crc32fast::hash(&map[HEADER_LEN..]) != header.checksum {
+        if !sections_ok || checksum(&map[HEADER_LEN..]) != header.checksum {
             return Err(Error::Checksum { path: name });
         }
         let (off, len) = header.meta;
@@ -242,5 +255,17 @@ impl Artifact {
     pub fn weights(&self) -> &[u8] {
         let (off, len) = self.header.weights;
         &self.map[off as usize..(off + len) as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The pieces' CRCs combined are the CRC of the whole, whatever the length.
+    #[test]
+    fn checksum_in_pieces_is_the_whole_files() {
+        let bytes: Vec<u8> = (0..(3 << 20) + 7u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        for len in [0, 1, 1 << 20, (2 << 20) + 1, bytes.len()] {
+            assert_eq!(super::checksum(&bytes[..len]), crc32fast::hash(&bytes[..len]), "{len} bytes");
+        }
     }
 }
