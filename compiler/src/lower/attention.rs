@@ -75,22 +75,30 @@ pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
     let bufs = Bufs { kb: alloc(sb * hd), wb: alloc((spec.heads / spec.kv_heads) as u64 * sb), lv };
     let row_parts = alloc(parts * pf);
     let tiled = ok!(cg.b.build_int_compare(inkwell::IntPredicate::SGE, ka.rows, cg.int(TILE_ROWS as u64), ""));
-    // items (row, kv head, part) in zigzag row order; a row's last part to finish combines them
+    // items (row, kv head, part) in zigzag row order; a row's last used part to finish combines
+    // them (a lone part at once); an empty part does nothing
     cg.when(ok!(cg.b.build_not(tiled, "")), &mut |cg| {
         cg.for_each(ka.begin, ka.end, 1, &mut |cg, u| {
             let part = ok!(cg.b.build_int_unsigned_rem(u, cg.int(parts), ""));
             let item = ok!(cg.b.build_int_unsigned_div(u, cg.int(parts), ""));
             let g = ok!(cg.b.build_int_unsigned_rem(item, cg.int(kvh), ""));
-            let t = zigzag(cg, ok!(cg.b.build_int_unsigned_div(item, cg.int(kvh), "")), ka.rows);
-            let slot = cg.add(cg.mul(t, cg.int(kvh)), g);
-            let results = cg.byte_ptr(work, cg.mul(slot, cg.int(parts * pf * 4)));
-            row_part(cg, spec, &args, &bufs, t, g, part, cg.byte_ptr(results, cg.mul(part, cg.int(pf * 4))));
-            let counter = cg.byte_ptr(work, cg.add(cg.int(counters_at(spec)), cg.mul(slot, cg.int(4))));
-            let done = ok!(cg.b.build_atomicrmw(AtomicRMWBinOp::Add, counter, cg.i32.const_int(1, false), AtomicOrdering::AcquireRelease));
-            let last = ok!(cg.b.build_int_compare(inkwell::IntPredicate::EQ, done, cg.i32.const_int(parts - 1, false), ""));
-            cg.when(last, &mut |cg| {
-                combine(cg, spec, lv, results, args.out, t, g);
-                ok!(cg.b.build_store(counter, cg.i32.const_zero()));
+            let rows = Parts::of(cg, spec, &args, zigzag(cg, ok!(cg.b.build_int_unsigned_div(item, cg.int(kvh), "")), ka.rows));
+            cg.when(cg.lt(part, rows.used), &mut |cg| {
+                let slot = cg.add(cg.mul(rows.t, cg.int(kvh)), g);
+                let results = cg.byte_ptr(work, cg.mul(slot, cg.int(parts * pf * 4)));
+                row_part(cg, spec, &args, &bufs, &rows, g, part, cg.byte_ptr(results, cg.mul(part, cg.int(pf * 4))));
+                let alone = ok!(cg.b.build_int_compare(inkwell::IntPredicate::EQ, rows.used, cg.int(1), ""));
+                cg.when(alone, &mut |cg| combine(cg, spec, lv, results, args.out, &rows, g));
+                cg.when(ok!(cg.b.build_not(alone, "")), &mut |cg| {
+                    let counter = cg.byte_ptr(work, cg.add(cg.int(counters_at(spec)), cg.mul(slot, cg.int(4))));
+                    let done = ok!(cg.b.build_atomicrmw(AtomicRMWBinOp::Add, counter, cg.i32.const_int(1, false), AtomicOrdering::AcquireRelease));
+                    let used = ok!(cg.b.build_int_truncate(rows.used, cg.i32, ""));
+                    let last = ok!(cg.b.build_int_compare(inkwell::IntPredicate::EQ, ok!(cg.b.build_int_add(done, cg.i32.const_int(1, false), "")), used, ""));
+                    cg.when(last, &mut |cg| {
+                        combine(cg, spec, lv, results, args.out, &rows, g);
+                        ok!(cg.b.build_store(counter, cg.i32.const_zero()));
+                    });
+                });
             });
         });
     });
@@ -111,8 +119,9 @@ pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
             cg.when(ok!(cg.b.build_not(on_tiles, "")), &mut |cg| {
                 let end = cg.min(cg.add(t0, cg.int(tr)), ka.rows);
                 cg.for_each(t0, end, 1, &mut |cg, t| {
-                    cg.for_each(cg.int(0), cg.int(parts), 1, &mut |cg, part| row_part(cg, spec, &args, &bufs, t, g, part, cg.byte_ptr(row_parts, cg.mul(part, cg.int(pf * 4)))));
-                    combine(cg, spec, lv, row_parts, args.out, t, g);
+                    let rows = Parts::of(cg, spec, &args, t);
+                    cg.for_each(cg.int(0), rows.used, 1, &mut |cg, part| row_part(cg, spec, &args, &bufs, &rows, g, part, cg.byte_ptr(row_parts, cg.mul(part, cg.int(pf * 4)))));
+                    combine(cg, spec, lv, row_parts, args.out, &rows, g);
                 });
             });
         });
@@ -139,44 +148,72 @@ struct Bufs<'ctx> {
     lv: u32,
 }
 
-/// Part `part` (of PARTS, in whole blocks of cache rows) of query row t's heads of KV head g:
+/// Row t's visible cache rows cut into parts (of PARTS): `used` parts of PART_ROWS cache rows or
+/// more (between 1 and PARTS, from the row's own position: so a row's result does not depend on
+/// its pass), the parts past `used` empty.
+#[derive(Clone, Copy)]
+struct Parts<'ctx> {
+    t: IntValue<'ctx>,
+    /// the row's position and its sequence's first cache row
+    p: IntValue<'ctx>,
+    b: IntValue<'ctx>,
+    /// visible cache rows: first..seen
+    first: IntValue<'ctx>,
+    seen: IntValue<'ctx>,
+    /// the blocks holding them: n from blocks_start
+    blocks_start: IntValue<'ctx>,
+    n: IntValue<'ctx>,
+    used: IntValue<'ctx>,
+}
+
+impl<'ctx> Parts<'ctx> {
+    fn of(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, t: IntValue<'ctx>) -> Parts<'ctx> {
+        let sb = cg.lanes as u64; // cache rows per block
+        let (p, b) = (cg.load_i32(a.pos, t), cg.load_i32(a.base, t));
+        let seen = cg.add(p, cg.int(1));
+        let blocks_end = ok!(cg.b.build_int_unsigned_div(cg.add(seen, cg.int(sb - 1)), cg.int(sb), ""));
+        // the first visible row (0 without a window), and the block it is in
+        let first = match spec.window {
+            Some(w) => {
+                let past = cg.lt(cg.int(w as u64), seen);
+                ok!(cg.b.build_select(past, ok!(cg.b.build_int_sub(seen, cg.int(w as u64), "")), cg.int(0), "")).into_int_value()
+            }
+            None => cg.int(0),
+        };
+        let blocks_start = ok!(cg.b.build_int_unsigned_div(first, cg.int(sb), ""));
+        let n = ok!(cg.b.build_int_sub(blocks_end, blocks_start, ""));
+        let used = cg.min(cg.int(PARTS as u64), ok!(cg.b.build_int_unsigned_div(cg.mul(n, cg.int(sb)), cg.int(PART_ROWS), "")));
+        let used = ok!(cg.b.build_select(cg.lt(used, cg.int(1)), cg.int(1), used, "")).into_int_value();
+        Parts { t, p, b, first, seen, blocks_start, n, used }
+    }
+
+    /// The first cache row of part `part`: its blocks are [n · part / used, n · (part + 1) / used)
+    /// of the n from blocks_start.
+    fn start(&self, cg: &Cg<'ctx>, part: IntValue<'ctx>) -> IntValue<'ctx> {
+        let from = ok!(cg.b.build_int_unsigned_div(cg.mul(self.n, cg.min(part, self.used)), self.used, ""));
+        cg.mul(cg.add(self.blocks_start, from), cg.int(cg.lanes as u64))
+    }
+}
+
+/// Part `part` (< rows.used, in whole blocks of cache rows) of query row t's heads of KV head g:
 /// online softmax over its blocks into `res` (o [group][hd], max [group], sum [group]).
 #[allow(clippy::too_many_arguments)]
-fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bufs<'ctx>, t: IntValue<'ctx>, g: IntValue<'ctx>, part: IntValue<'ctx>, res: PointerValue<'ctx>) {
-    let AttentionSpec { heads, kv_heads, head_dim: hd, scale, window, softcap, kv } = spec.clone();
+fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bufs<'ctx>, rows: &Parts<'ctx>, g: IntValue<'ctx>, part: IntValue<'ctx>, res: PointerValue<'ctx>) {
+    let AttentionSpec { heads, kv_heads, head_dim: hd, scale, softcap, kv, .. } = spec.clone();
     let Bufs { kb, wb, lv } = *bufs;
-    let Args { q, kc, vc, pos, base, .. } = *a;
+    let Args { q, kc, vc, .. } = *a;
+    let Parts { t, p, b, first, seen, .. } = *rows;
     let nv = hd as u64 / lv as u64;
     let (qw, kvw, group, hd) = ((heads * hd) as u64, (kv_heads * hd) as u64, (heads / kv_heads) as u64, hd as u64);
     let (os, ms, ls) = (res, cg.byte_ptr(res, cg.int(4 * group * hd)), cg.byte_ptr(res, cg.int(4 * group * (hd + 1))));
     let sb = cg.lanes as u64; // cache rows per block
     let kv_off = cg.mul(g, cg.int(hd));
-    let p = cg.load_i32(pos, t);
-    let b = cg.load_i32(base, t);
     let q_off = cg.add(cg.mul(t, cg.int(qw)), cg.mul(g, cg.int(group * hd))); // the group's first query head
     for h in 0..group {
         cg.store(ms, cg.int(h), cg.splat_const(NEG, 1));
         cg.store(ls, cg.int(h), cg.splat_const(0.0, 1));
         (0..nv).for_each(|v| cg.store(os, cg.int(h * hd + v * lv as u64), cg.vt(lv).const_zero()));
     }
-    let seen = cg.add(p, cg.int(1));
-    let blocks_end = ok!(cg.b.build_int_unsigned_div(cg.add(seen, cg.int(sb - 1)), cg.int(sb), ""));
-    // the first visible row (0 without a window), and the block it is in
-    let first = match window {
-        Some(w) => {
-            let past = cg.lt(cg.int(w as u64), seen);
-            ok!(cg.b.build_select(past, ok!(cg.b.build_int_sub(seen, cg.int(w as u64), "")), cg.int(0), "")).into_int_value()
-        }
-        None => cg.int(0),
-    };
-    let blocks_start = ok!(cg.b.build_int_unsigned_div(first, cg.int(sb), ""));
-    // this part's blocks: [n · part / used, n · (part + 1) / used) of the n from blocks_start, where
-    // `used` parts have PART_ROWS cache rows or more (between 1 and PARTS, from the row's own
-    // position: so a row's result does not depend on its pass); the parts past `used` are empty
-    let n = ok!(cg.b.build_int_sub(blocks_end, blocks_start, ""));
-    let used = cg.min(cg.int(PARTS as u64), ok!(cg.b.build_int_unsigned_div(cg.mul(n, cg.int(sb)), cg.int(PART_ROWS), "")));
-    let used = ok!(cg.b.build_select(cg.lt(used, cg.int(1)), cg.int(1), used, "")).into_int_value();
-    let at = |part: IntValue<'ctx>| cg.mul(cg.add(blocks_start, ok!(cg.b.build_int_unsigned_div(cg.mul(n, cg.min(part, used)), used, ""))), cg.int(sb));
     // the cache lines of row s (at most pos) of both caches, asked for ahead of their use: a
     // part's first PREFETCH_ROWS rows at its start, then PREFETCH_ROWS rows ahead of the block
     let prefetch = |cg: &Cg<'ctx>, s: IntValue<'ctx>| {
@@ -187,7 +224,7 @@ fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bu
             }
         }
     };
-    let (start, end) = (at(part), at(cg.add(part, cg.int(1))));
+    let (start, end) = (rows.start(cg, part), rows.start(cg, cg.add(part, cg.int(1))));
     cg.for_each(start, cg.min(cg.add(start, cg.int(PREFETCH_ROWS)), end), 1, &mut |cg, s| prefetch(cg, s));
     cg.for_each(start, end, sb, &mut |cg, s0| {
         // cache row i of the block; rows past pos read row pos (masked below), so stale cache
@@ -247,19 +284,31 @@ fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bu
     });
 }
 
-/// Row t's heads of KV head g from the PARTS results at `res`, in order: each part's output and
-/// sum weighted by e^(its max − the max of all), the output divided by the sum.
-fn combine<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, lv: u32, res: PointerValue<'ctx>, out: PointerValue<'ctx>, t: IntValue<'ctx>, g: IntValue<'ctx>) {
+/// Row t's heads of KV head g from its used parts' results at `res`, in order: each part's output
+/// and sum weighted by e^(its max − the max of all), the output divided by the sum. (A part past
+/// `used` is read as empty, whatever its memory holds: max NEG, sum and output 0.)
+fn combine<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, lv: u32, res: PointerValue<'ctx>, out: PointerValue<'ctx>, rows: &Parts<'ctx>, g: IntValue<'ctx>) {
     let (hd, group, pf) = (spec.head_dim as u64, (spec.heads / spec.kv_heads) as u64, part_floats(spec));
-    let q_off = cg.add(cg.mul(t, cg.int((spec.heads * spec.head_dim) as u64)), cg.mul(g, cg.int(group * hd)));
+    let q_off = cg.add(cg.mul(rows.t, cg.int((spec.heads * spec.head_dim) as u64)), cg.mul(g, cg.int(group * hd)));
+    let valid: Vec<IntValue> = (0..PARTS as u64).map(|p| cg.lt(cg.int(p), rows.used)).collect();
+    let or = |p: usize, x: inkwell::values::BasicValueEnum<'ctx>, empty: inkwell::values::BasicValueEnum<'ctx>| ok!(cg.b.build_select(valid[p], x, empty, ""));
     for h in 0..group {
-        let (ms, ls): (Vec<_>, Vec<_>) = (0..PARTS as u64).map(|p| (scalar(cg, res, p * pf + group * hd + h), scalar(cg, res, p * pf + group * (hd + 1) + h))).unzip();
+        let (ms, ls): (Vec<_>, Vec<_>) = (0..PARTS)
+            .map(|p| {
+                let at = p as u64 * pf + group * hd + h;
+                let m = or(p, scalar(cg, res, at).into(), cg.f32.const_float(NEG).into()).into_float_value();
+                (m, or(p, scalar(cg, res, at + group).into(), cg.f32.const_zero().into()).into_float_value())
+            })
+            .unzip();
         let m = ms.iter().skip(1).fold(ms[0], |m, &x| cg.select(cg.fgt(x, m), x, m));
         let w: Vec<_> = ms.iter().map(|&x| cg.splat(cg.extract(cg.exp(cg.fsub(cg.splat(x, 1), cg.splat(m, 1))), 0), lv)).collect();
         let l = (0..PARTS).fold(cg.vt(lv).const_zero(), |s, p| cg.fma(w[p], cg.splat(ls[p], lv), s));
         let inv_l = cg.fdiv(cg.splat_const(1.0, lv), l);
         for v in 0..hd / lv as u64 {
-            let o = (0..PARTS as u64).fold(cg.vt(lv).const_zero(), |o, p| cg.fma(w[p as usize], cg.load(res, cg.int(p * pf + h * hd + v * lv as u64), lv), o));
+            let o = (0..PARTS).fold(cg.vt(lv).const_zero(), |o, p| {
+                let x = or(p, cg.load(res, cg.int(p as u64 * pf + h * hd + v * lv as u64), lv).into(), cg.vt(lv).const_zero().into()).into_vector_value();
+                cg.fma(w[p], x, o)
+            });
             cg.store(out, cg.add(q_off, cg.int(h * hd + v * lv as u64)), cg.fmul(o, inv_l));
         }
     }
