@@ -270,11 +270,10 @@ fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bu
         for heads in (0..group as usize).collect::<Vec<_>>().chunks(chunk) {
             for i in 0..sb {
                 let row = row_at(cg, cg.int(i));
-                for v in 0..nv as usize {
-                    let x = load_kv(cg, vc, cg.add(row, cg.int(v as u64 * lv as u64)), lv, kv);
-                    for &h in heads {
-                        o[h][v] = cg.fma(cg.splat(scalar(cg, wb, h as u64 * sb + i), lv), x, o[h][v]);
-                    }
+                let x: Vec<VectorValue> = (0..nv).map(|v| load_kv(cg, vc, cg.add(row, cg.int(v * lv as u64)), lv, kv)).collect();
+                for &h in heads {
+                    let w = cg.splat(scalar(cg, wb, h as u64 * sb + i), lv);
+                    o[h].iter_mut().zip(&x).for_each(|(o, &x)| *o = cg.fma(w, x, *o));
                 }
             }
         }
