@@ -61,17 +61,20 @@ pub fn kiln() -> std::process::Command {
     std::process::Command::new(dir.join("kiln"))
 }
 
-/// max |a - b| over all elements; a NaN on either side is an infinite error (f32::max alone
-/// would skip it)
+/// max |a - b| over all elements; a NaN on either side is an infinite error
 pub fn max_abs_err(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).map(|e| if e.is_nan() { f32::INFINITY } else { e }).fold(0.0, f32::max)
+    worst_err(a, b, |_| 1.0)
 }
 
 /// max |a - b| / max(1, |b|) over all elements; a NaN on either side is an infinite error
 pub fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
+    worst_err(a, b, |y| y.abs().max(1.0))
+}
+
+/// max |a - b| / scale(b), a NaN counted as infinite (f32::max alone would skip it).
+fn worst_err(a: &[f32], b: &[f32], scale: impl Fn(f32) -> f32) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).map(|e| if e.is_nan() { f32::INFINITY } else { e }).fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() / scale(*y)).map(|e| if e.is_nan() { f32::INFINITY } else { e }).fold(0.0, f32::max)
 }
 
 /// Compiles `model` (exact path) and checks its logits against `reference` (a reference.json of

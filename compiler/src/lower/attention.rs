@@ -214,10 +214,13 @@ fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bu
         cg.store(ls, cg.int(h), cg.splat_const(0.0, 1));
         (0..nv).for_each(|v| cg.store(os, cg.int(h * hd + v * lv as u64), cg.vt(lv).const_zero()));
     }
-    // the cache lines of row s (at most pos) of both caches, asked for ahead of their use: a
-    // part's first PREFETCH_ROWS rows at its start, then PREFETCH_ROWS rows ahead of the block
+    // the cache index of row s at KV head g; rows past pos read row pos (masked below), so stale
+    // cache contents never enter a sum
+    let cache_row = |cg: &Cg<'ctx>, s: IntValue<'ctx>| cg.add(cg.mul(cg.add(b, cg.min(s, p)), cg.int(kvw)), kv_off);
+    // the cache lines of row s of both caches, asked for ahead of their use: a part's first
+    // PREFETCH_ROWS rows at its start, then PREFETCH_ROWS rows ahead of the block
     let prefetch = |cg: &Cg<'ctx>, s: IntValue<'ctx>| {
-        let row = cg.add(cg.mul(cg.add(b, cg.min(s, p)), cg.int(kvw)), kv_off);
+        let row = cache_row(cg, s);
         for line in (0..kv.row_bytes(hd as usize) as u64).step_by(64) {
             for cache in [kc, vc] {
                 cg.prefetch(cg.byte_ptr(kv_at(cg, cache, row, kv), cg.int(line)));
@@ -227,9 +230,7 @@ fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bu
     let (start, end) = (rows.start(cg, part), rows.start(cg, cg.add(part, cg.int(1))));
     cg.for_each(start, cg.min(cg.add(start, cg.int(PREFETCH_ROWS)), end), 1, &mut |cg, s| prefetch(cg, s));
     cg.for_each(start, end, sb, &mut |cg, s0| {
-        // cache row i of the block; rows past pos read row pos (masked below), so stale cache
-        // contents never enter a sum
-        let row_at = |cg: &Cg<'ctx>, i: IntValue<'ctx>| cg.add(cg.mul(cg.add(b, cg.min(cg.add(s0, i), p)), cg.int(kvw)), kv_off);
+        let row_at = |cg: &Cg<'ctx>, i: IntValue<'ctx>| cache_row(cg, cg.add(s0, i)); // the block's row i
         // the block's keys in f32, by a loop: the buffer stays in memory, not in 4·sb registers
         cg.for_each(cg.int(0), cg.int(sb), 1, &mut |cg, i| {
             prefetch(cg, cg.add(s0, cg.add(i, cg.int(PREFETCH_ROWS))));
