@@ -1,5 +1,6 @@
 //! The dot-product matmul kernels (lower/dot.rs) against their definition, on weights packed as
-//! `kiln compile` packs them (repack.rs). Int8 (AVX512-VNNI): activations quantised per block of
+//! `kiln compile` packs them (repack.rs), built for this CPU and (where it differs and can run
+//! them) for x86-64-v3. Int8 (AVX512-VNNI, or AVX2's `vpmaddubsw`): activations quantised per block of
 //! 32 (d = max|x| / 127, q = round-half-even(x / d)), exact integer dot products with the weights'
 //! quants, scaled per block — computed here in f64 — on random Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
 //! Q5_K and Q6_K blocks and MLX 4-, 5-, 6- and 8-bit groups (of 32, 64, 128; f32, f16, bf16 scales).
@@ -150,9 +151,19 @@ fn check_bf16_products(x: &[f32], w: &[f32], n: usize, k: usize, got: &[f32], wh
     }
 }
 
+/// This machine's kernels, and those of an AVX2 machine (`vpmaddubsw` in place of `vpdpbusd`)
+/// wherever this one runs them.
 #[test]
 fn dot_matmuls_compute_their_definition() {
-    let cpu = TargetCpu::resolve("host").unwrap();
+    let host = TargetCpu::resolve("host").unwrap();
+    check_dot_matmuls(&host);
+    let avx2 = TargetCpu::resolve("x86-64-v3").unwrap();
+    if avx2.features.iter().all(|f| host.features.contains(f)) && avx2.features != host.features {
+        check_dot_matmuls(&avx2);
+    }
+}
+
+fn check_dot_matmuls(cpu: &TargetCpu) {
     // rows of whole K-quant super-blocks (256)
     // 130 rows: more than a chunk of quantised rows (128 here)
     let (k, rows) = (768usize, 130usize);
@@ -182,14 +193,14 @@ fn dot_matmuls_compute_their_definition() {
     // 37 columns: two whole groups and a part; 48: whole groups only (AMX then stores the tiles straight to the output)
     for (seed, (format, n)) in formats.into_iter().flat_map(|f| [(f, 37usize), (f, 48)]).enumerate() {
         if !compiler::lower::dot::supports(&cpu.features, format, k) {
-            eprintln!("this CPU lacks the dot-product instruction for {format:?} (AVX512-VNNI, AVX512-BF16): not built here");
+            eprintln!("{} lacks the dot-product instruction for {format:?} (AVX2, AVX512-BF16): not built", cpu.name);
             continue;
         }
         let bytes = random_blocks(format, n, k, 14 + seed as u64);
         let mut kernels = KernelSet::default();
         let spec = KernelSpec::Matmul { k, n, inputs: 1, input: KExpr::Row(1), epilogue: KExpr::Acc, format, dot: true };
         let name = kernels.intern(spec);
-        let (_, code) = compiler::lower::build(&kernels, &cpu).unwrap();
+        let (_, code) = compiler::lower::build(&kernels, cpu).unwrap();
         let loaded = runtime::kernels::Kernels::load(&code, &[&name]).unwrap();
         let packed = compiler::repack::pack(format, &bytes, n, k);
         // the packed layout holds the same values
@@ -226,7 +237,7 @@ fn dot_matmuls_compute_their_definition() {
                 let want = reference(row, n, &bytes, format, k);
                 let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
                 let err = kiln_tests::max_abs_err(got, &want) / scale;
-                assert!(err < 1e-5, "{format:?}, {r} rows, row {t}: {err} off its definition\n{:?}\n{:?}", &got[..4], &want[..4]);
+                assert!(err < 1e-5, "{} {format:?}, {r} rows, row {t}: {err} off its definition\n{:?}\n{:?}", cpu.name, &got[..4], &want[..4]);
             }
         }
     }

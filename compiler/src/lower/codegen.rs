@@ -249,6 +249,46 @@ impl<'ctx> Cg<'ctx> {
         ok!(self.b.build_call(f, &[acc.into(), a.into(), b.into()], "")).try_as_basic_value().basic().unwrap().into_vector_value()
     }
 
+    /// `vpmaddubsw` (AVX2): 32 i16 lanes, each the sum of 2 products of adjacent bytes of `a`
+    /// (unsigned) and `b` (signed), 64 bytes each. The sums saturate: callers keep them in i16.
+    pub fn maddubs(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        self.per_half("llvm.x86.avx2.pmadd.ub.sw", &[a, b])
+    }
+
+    /// `vpmaddwd` against ones (AVX2): 32 i16 lanes summed in adjacent pairs into 16 i32.
+    pub fn pair_sums(&self, v: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        let ones = VectorType::const_vector(&vec![self.ctx.i16_type().const_int(1, false); 32]);
+        self.per_half("llvm.x86.avx2.pmadd.wd", &[v, ones])
+    }
+
+    /// `vpsignb` (AVX2): the bytes of `a` negated where `b`'s are negative, zeroed where they are 0.
+    pub fn sign_bytes(&self, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
+        self.per_half("llvm.x86.avx2.psign.b", &[a, b])
+    }
+
+    /// A 256-bit x86 intrinsic on each 32-byte half of 64-byte operands (bit-cast to its
+    /// parameter types); the two results side by side.
+    fn per_half(&self, name: &str, args: &[VectorValue<'ctx>]) -> VectorValue<'ctx> {
+        let f = Intrinsic::find(name).unwrap().get_declaration(&self.module, &[]).unwrap();
+        let params = f.get_type().get_param_types();
+        let lanes = |from: u32, n: u32| VectorType::const_vector(&(from..from + n).map(|i| self.i32.const_int(i as u64, false)).collect::<Vec<_>>());
+        let halves: Vec<VectorValue> = (0..2)
+            .map(|h| {
+                let half_args: Vec<BasicMetadataValueEnum> = args
+                    .iter()
+                    .zip(&params)
+                    .map(|(v, p)| {
+                        let ty = p.into_vector_type();
+                        let whole = ok!(self.b.build_bit_cast(*v, ty.get_element_type().into_int_type().vec_type(2 * ty.get_size()), "")).into_vector_value();
+                        ok!(self.b.build_shuffle_vector(whole, whole, lanes(h * ty.get_size(), ty.get_size()), "")).into()
+                    })
+                    .collect();
+                ok!(self.b.build_call(f, &half_args, "")).try_as_basic_value().basic().unwrap().into_vector_value()
+            })
+            .collect();
+        ok!(self.b.build_shuffle_vector(halves[0], halves[1], lanes(0, 2 * halves[0].get_type().get_size()), ""))
+    }
+
     /// `vdpbf16ps`: each of acc's 16 f32 lanes plus the 2 products of its bf16 pair of `a` and
     /// of `b`, 64 bytes each.
     pub fn dpbf16ps(&self, acc: VectorValue<'ctx>, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {

@@ -1,6 +1,7 @@
 //! Matmuls on dot-product instructions over weights repacked 16 columns at a time (repack.rs):
-//! AVX512-VNNI `vpdpbusd` for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K and MLX's 4-, 5-, 6- and
-//! 8-bit groups; AVX512-BF16 `vdpbf16ps` for BF16 weights, whose activations are rounded to bf16
+//! AVX512-VNNI `vpdpbusd` (or, on AVX2 machines, `vpmaddubsw` + `vpmaddwd`: `Steps`) for Q8_0,
+//! Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K and MLX's 4-, 5-, 6- and 8-bit groups; AVX512-BF16
+//! `vdpbf16ps` for BF16 weights, whose activations are rounded to bf16
 //! (to nearest even) once per row and meet 2 elements of 16 columns per instruction.
 //!
 //! As llama.cpp does, each activation row is quantised once to 8 bits per block of 32 (d_x =
@@ -14,7 +15,8 @@
 //!
 //! Loops: rows in chunks whose quantised activations fit the stack (the fused prologue, then
 //! quantisation, once per row); within a chunk, blocks of 2 column groups, and in each, tiles of
-//! 4 rows: every weight step loaded is used by 4 rows and every broadcast by 2 groups.
+//! 4 rows: every weight step loaded is used by 4 rows and every broadcast by 2 groups (AVX2, with
+//! half the registers: 1 group, 2 rows).
 use inkwell::types::VectorType;
 use inkwell::values::{BasicValueEnum, FastMathFlags, FloatValue, IntValue, PointerValue, VectorValue};
 
@@ -27,9 +29,11 @@ use super::weight_format::{floats, WeightFormat};
 use crate::mlx::affine::ScaleType;
 use crate::repack::{Min, Packing, Scale, COLS};
 
-/// Rows of a tile, column groups of a block.
-const TB: u64 = 4;
-const CG: u64 = 2;
+/// Rows of a tile and column groups of a block: as many as the registers hold (32 with
+/// AVX-512, 16 with AVX2).
+fn tile_shape(cg: &Cg) -> (u64, u64) {
+    if cg.lanes >= 16 { (4, 2) } else { (2, 1) }
+}
 /// Quantised activation bytes a row chunk may hold on the stack.
 const CHUNK_BYTES: u64 = 256 * 1024;
 
@@ -39,7 +43,7 @@ pub fn supports(features: &[String], format: WeightFormat, k: usize) -> bool {
     let has = |f: &str| features.iter().any(|x| x == f);
     match format {
         WeightFormat::BF16 => has("avx512bf16") && has("avx512bw") && k.is_multiple_of(BF16_STEP as usize),
-        _ => has("avx512vnni") && has("avx512bw") && Packing::of(format).is_some_and(|p| p.fits(k)),
+        _ => (has("avx512vnni") && has("avx512bw") || has("avx2")) && Packing::of(format).is_some_and(|p| p.fits(k)),
     }
 }
 
@@ -63,7 +67,8 @@ pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usi
     let (k, n) = (k as u64, n as u64);
     let g = p.map_or(32, |p| p.unit.min(32) as u64);
     let x_bytes = if p.is_some() { 1 } else { 2 }; // per activation: i8 or bf16
-    let chunk = (CHUNK_BYTES / (x_bytes * k)).clamp(TB, 128) / TB * TB;
+    let (tb, cgs) = tile_shape(cg);
+    let chunk = (CHUNK_BYTES / (x_bytes * k)).clamp(tb, 128) / tb * tb;
     let xs = ok!(cg.b.build_array_alloca(cg.f32, cg.int(k), "xs")); // [K]
     let x = Quantised {
         q: ok!(cg.b.build_array_alloca(cg.i32, cg.int(chunk * k * x_bytes / 4), "xq")), // [chunk, K] i8 or bf16
@@ -91,10 +96,10 @@ pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usi
             }
         };
         let block = |cg: &Cg<'ctx>, n0: IntValue<'ctx>, groups: u64| {
-            let rest = cg.for_each(cg.int(0), rows, TB, &mut |cg, r0| tile(cg, n0, groups, r0, TB));
+            let rest = cg.for_each(cg.int(0), rows, tb, &mut |cg, r0| tile(cg, n0, groups, r0, tb));
             cg.for_each(rest, rows, 1, &mut |cg, r0| tile(cg, n0, groups, r0, 1));
         };
-        let rest = cg.for_each(ka.begin, ka.end, CG * COLS as u64, &mut |cg, n0| block(cg, n0, CG));
+        let rest = cg.for_each(ka.begin, ka.end, cgs * COLS as u64, &mut |cg, n0| block(cg, n0, cgs));
         // single groups, the last one possibly partial: n0 + 16 <= end + 15 while n0 < end
         let past = cg.add(ka.end, cg.int(COLS as u64 - 1));
         cg.for_each(rest, past, COLS as u64, &mut |cg, n0| block(cg, n0, 1));
@@ -192,26 +197,27 @@ fn tile_dot<'ctx>(cg: &Cg<'ctx>, p: &Packing, w: PointerValue<'ctx>, k: u64, g: 
     let first = ok!(cg.b.build_right_shift(n0, cg.int(COLS.trailing_zeros() as u64), false, ""));
     let bases: Vec<_> = (0..groups).map(|c| cg.byte_ptr(w, cg.mul(cg.add(first, cg.int(c)), group_bytes))).collect();
     let init: Vec<BasicValueEnum> = (0..tb * groups).map(|_| cg.vt(16).const_zero().into()).collect();
-    let sup = p.sup as u64;
+    let (sup, steps) = (p.sup as u64, Steps::new(cg, p));
     cg.for_carry(cg.int(0), cg.int(k), sup, init, &mut |cg, e0, acc| {
         let mut acc: Vec<VectorValue> = acc.into_iter().map(|a| a.into_vector_value()).collect();
         let supers = super_blocks(cg, p, &bases, e0);
         for u in 0..(p.sup / p.unit) as u64 {
             let Unit { scale, min, quants } = unit(cg, p, &supers, u);
+            // with 8-bit weights made signed (Steps), the unit's x = scale·(q − 128) + min + 128·scale
+            let min: Vec<_> = min.iter().zip(&scale).map(|(&m, &s)| if steps.signed { cg.fma(s, cg.splat_const(128.0, 16), m) } else { m }).collect();
+            let no_min = steps.signed && matches!(p.min, Min::Offset(o) if o == -128.0);
             for blk in 0..(p.unit as u64).div_ceil(32) {
                 let e = cg.add(e0, cg.int(u * p.unit as u64 + 32 * blk)); // this block's first element
-                let mut ints: Vec<VectorValue> = (0..tb * groups).map(|_| cg.splat_i32(0, 16)).collect();
-                for s in 0..g / 4 {
-                    let wv: Vec<_> = quants.iter().map(|&q| weight_step(cg, p, q, 8 * blk + s)).collect();
+                let ints = steps.block(cg, g / 4, tb * groups, &mut |cg, s, step| {
+                    let wv: Vec<_> = quants.iter().map(|&q| steps.weights(cg, weight_step(cg, p, q, 8 * blk + s))).collect();
                     for r in 0..tb {
                         let at = row_index(cg, cg.add(r0, cg.int(r)), k, 4, cg.add(e, cg.int(4 * s)));
                         let xb = broadcast_i32(cg, cg.load_i32(x.q, at));
-                        for c in 0..groups {
-                            let i = (r * groups + c) as usize;
-                            ints[i] = cg.dpbusd(ints[i], wv[c as usize], xb);
+                        for (c, w) in wv.iter().enumerate() {
+                            step(cg, (r * groups) as usize + c, w, xb);
                         }
                     }
-                }
+                });
                 for r in 0..tb {
                     let row = cg.add(r0, cg.int(r));
                     let dx = cg.splat(cg.extract(cg.load(x.dx, row_index(cg, row, k, 32, e), 1), 0), 16);
@@ -219,7 +225,10 @@ fn tile_dot<'ctx>(cg: &Cg<'ctx>, p: &Packing, w: PointerValue<'ctx>, k: u64, g: 
                     for c in 0..groups as usize {
                         let i = r as usize * groups as usize + c;
                         let f = ok!(cg.b.build_signed_int_to_float(ints[i], cg.vt(16), ""));
-                        acc[i] = cg.fma(min[c], sx, cg.fma(f, cg.fmul(scale[c], dx), acc[i]));
+                        acc[i] = cg.fma(f, cg.fmul(scale[c], dx), acc[i]);
+                        if !no_min {
+                            acc[i] = cg.fma(min[c], sx, acc[i]);
+                        }
                     }
                 }
             }
@@ -230,6 +239,74 @@ fn tile_dot<'ctx>(cg: &Cg<'ctx>, p: &Packing, w: PointerValue<'ctx>, k: u64, g: 
     .into_iter()
     .map(|a| a.into_vector_value())
     .collect()
+}
+
+/// A weight step (4 elements of 16 columns): the bytes `Steps::block` multiplies, and (signed
+/// weights) their absolute values.
+struct WeightBytes<'ctx> {
+    bytes: VectorValue<'ctx>,
+    abs: Option<VectorValue<'ctx>>,
+}
+
+/// How a block's steps become exact i32 sums per column. With AVX512-VNNI, one `vpdpbusd` per
+/// step. With AVX2, `vpmaddubsw` adds pairs of products into i16 lanes, summed over `flush`
+/// steps (as many as cannot overflow i16) before `vpmaddwd` widens them to i32. A pair of
+/// products of unsigned 8-bit weights (up to 2·255·127) would not fit: such weights are made
+/// signed (q − 128, |q − 128| ≤ 128) and their signs moved onto the activations (`vpsignb`).
+struct Steps {
+    vnni: bool,
+    signed: bool,
+    flush: u64,
+}
+
+impl Steps {
+    fn new(cg: &Cg, p: &Packing) -> Steps {
+        let vnni = cg.has_feature("avx512vnni") && cg.has_feature("avx512bw");
+        let signed = !vnni && p.bits == 8;
+        let largest = if signed { 128 } else { (1u64 << p.bits) - 1 }; // of a weight's magnitude
+        Steps { vnni, signed, flush: (i16::MAX as u64 / (2 * largest * 127)).max(1) }
+    }
+
+    fn weights<'ctx>(&self, cg: &Cg<'ctx>, bytes: VectorValue<'ctx>) -> WeightBytes<'ctx> {
+        if !self.signed {
+            return WeightBytes { bytes, abs: None };
+        }
+        let i8s = cg.ctx.i8_type();
+        let bytes = ok!(cg.b.build_xor(bytes, VectorType::const_vector(&vec![i8s.const_int(0x80, false); 64]), ""));
+        let abs = cg.intrinsic("llvm.abs", bytes.get_type(), &[bytes.into(), cg.ctx.bool_type().const_zero().into()]).into_vector_value();
+        WeightBytes { bytes, abs: Some(abs) }
+    }
+
+    /// The i32 sums [n] of `steps` steps; `body(cg, s, step)` calls `step(cg, i, weights, x)` for
+    /// each sum i it adds step s's products to.
+    #[allow(clippy::type_complexity)]
+    fn block<'ctx>(&self, cg: &Cg<'ctx>, steps: u64, n: u64, body: &mut dyn FnMut(&Cg<'ctx>, u64, &mut dyn FnMut(&Cg<'ctx>, usize, &WeightBytes<'ctx>, VectorValue<'ctx>))) -> Vec<VectorValue<'ctx>> {
+        let mut ints: Vec<VectorValue> = (0..n).map(|_| cg.splat_i32(0, 16)).collect();
+        if self.vnni {
+            for s in 0..steps {
+                body(cg, s, &mut |cg, i, w, x| ints[i] = cg.dpbusd(ints[i], w.bytes, x));
+            }
+            return ints;
+        }
+        let zero = cg.ctx.i16_type().vec_type(32).const_zero();
+        let mut pairs: Vec<VectorValue> = vec![zero; n as usize];
+        for s in 0..steps {
+            body(cg, s, &mut |cg, i, w, x| {
+                let products = match w.abs {
+                    Some(abs) => cg.maddubs(abs, cg.sign_bytes(x, w.bytes)),
+                    None => cg.maddubs(w.bytes, x),
+                };
+                pairs[i] = ok!(cg.b.build_int_add(pairs[i], products, ""));
+            });
+            if (s + 1) % self.flush == 0 || s + 1 == steps {
+                for (sum, pair) in ints.iter_mut().zip(&mut pairs) {
+                    *sum = ok!(cg.b.build_int_add(*sum, cg.pair_sums(*pair), ""));
+                    *pair = zero;
+                }
+            }
+        }
+        ints
+    }
 }
 
 /// The super-blocks holding element e0 of the column groups at `bases`, with (K-quants) their
