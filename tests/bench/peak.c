@@ -1,8 +1,10 @@
 // This CPU's dot-product peaks, for make bench: `peak dot` — 8-bit AVX512-VNNI vpdpbusd (64
-// multiply-adds each; 12 independent accumulator chains from registers), GOP/s; `peak amx` — bf16
+// multiply-adds each; 12 independent accumulator chains from registers), GOP/s; `peak maddubs` —
+// 8-bit AVX2 vpmaddubsw (32 multiply-adds each, into i16 pairs; 12 chains), GOP/s; `peak amx` — bf16
 // AMX tdpbf16ps (16 rows × 32 × 16 multiply-adds each; 4 accumulator tiles, 2 × 2 as the kernels'
 // lower/amx.rs), GFLOP/s, after asking Linux for the tile state. Every core runs the loop; 2 ops per
-// multiply-add; best of 5. Built by tests/bench/bench.sh; run each mode only where the CPU has it.
+// multiply-add; best of 5. Built by tests/bench/bench.sh (each mode's function for its own
+// instructions, nothing else beyond x86-64); run each mode only where the CPU has it.
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -14,7 +16,7 @@
 
 enum { DOT_ITERS = 20000000, CHAINS = 12, AMX_ITERS = 2000000 };
 
-static void *dot(void *out) {
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void *dot(void *out) {
     __m512i acc[CHAINS], a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2);
     for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_set1_epi32(c);
     for (long i = 0; i < DOT_ITERS; i++)
@@ -22,6 +24,21 @@ static void *dot(void *out) {
     __m512i s = acc[0];
     for (int c = 1; c < CHAINS; c++) s = _mm512_add_epi32(s, acc[c]);
     *(int *)out = _mm512_reduce_add_epi32(s);
+    return NULL;
+}
+
+__attribute__((target("avx2"))) static void *maddubs(void *out) {
+    __m256i acc[CHAINS], a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2);
+    for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_set1_epi16(c);
+    for (long i = 0; i < DOT_ITERS; i++)
+#pragma GCC unroll 16
+        for (int c = 0; c < CHAINS; c++) {
+            __asm__("" : "+x"(a)); // a new operand each time, as the kernels' weights (no hoisting)
+            acc[c] = _mm256_add_epi16(acc[c], _mm256_maddubs_epi16(a, b));
+        }
+    __m256i s = acc[0];
+    for (int c = 1; c < CHAINS; c++) s = _mm256_add_epi16(s, acc[c]);
+    *(int *)out = _mm256_extract_epi16(s, 0);
     return NULL;
 }
 
@@ -33,7 +50,7 @@ struct tile_config {
 } __attribute__((packed));
 _Static_assert(sizeof(struct tile_config) == 64, "the LDTILECFG layout");
 
-static void *amx(void *out) {
+__attribute__((target("amx-tile,amx-bf16"))) static void *amx(void *out) {
     static __thread char buf[4][1024] __attribute__((aligned(64)));
     struct tile_config c;
     memset(&c, 0, sizeof c);
@@ -52,12 +69,13 @@ static void *amx(void *out) {
 }
 
 int main(int argc, char **argv) {
-    int tiles = argc > 1 && strcmp(argv[1], "amx") == 0;
+    const char *mode = argc > 1 ? argv[1] : "dot";
+    int tiles = strcmp(mode, "amx") == 0, avx2 = strcmp(mode, "maddubs") == 0;
     if (tiles && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */)) {
         fprintf(stderr, "peak: Linux did not grant the AMX tile state\n");
         return 1;
     }
-    double per_thread = tiles ? 2.0 * 16 * 32 * 16 * 4 * AMX_ITERS : 2.0 * 64 * CHAINS * DOT_ITERS;
+    double per_thread = tiles ? 2.0 * 16 * 32 * 16 * 4 * AMX_ITERS : 2.0 * (avx2 ? 32 : 64) * CHAINS * DOT_ITERS;
     long threads = sysconf(_SC_NPROCESSORS_ONLN);
     double best = 0;
     for (int r = 0; r < 5; r++) {
@@ -65,7 +83,7 @@ int main(int argc, char **argv) {
         int sink[256];
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC, &a);
-        for (long i = 0; i < threads; i++) pthread_create(&t[i], NULL, tiles ? amx : dot, &sink[i]);
+        for (long i = 0; i < threads; i++) pthread_create(&t[i], NULL, tiles ? amx : avx2 ? maddubs : dot, &sink[i]);
         for (long i = 0; i < threads; i++) pthread_join(t[i], NULL);
         clock_gettime(CLOCK_MONOTONIC, &b);
         double s = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
