@@ -34,6 +34,10 @@ use crate::repack::{Min, Packing, Scale, COLS};
 fn tile_shape(cg: &Cg) -> (u64, u64) {
     if cg.lanes >= 16 { (4, 2) } else { (2, 1) }
 }
+/// How far ahead of a column group's super-block its weights are asked for (`prefetcht0`, a
+/// line at a time): decode on a Zen 3 machine 1.10× with 512 (256: 1.07×, 1024: 1.09×, 2048:
+/// 0.96×; medians of 8 interleaved).
+const PREFETCH_BYTES: u64 = 512;
 /// Quantised activation bytes a row chunk may hold on the stack.
 const CHUNK_BYTES: u64 = 256 * 1024;
 
@@ -201,6 +205,11 @@ fn tile_dot<'ctx>(cg: &Cg<'ctx>, p: &Packing, w: PointerValue<'ctx>, k: u64, g: 
     cg.for_carry(cg.int(0), cg.int(k), sup, init, &mut |cg, e0, acc| {
         let mut acc: Vec<VectorValue> = acc.into_iter().map(|a| a.into_vector_value()).collect();
         let supers = super_blocks(cg, p, &bases, e0);
+        for &at in &supers.at {
+            for line in (0..p.super_bytes() as u64).step_by(64) {
+                cg.prefetch(cg.byte_ptr(at, cg.int(PREFETCH_BYTES + line)));
+            }
+        }
         for u in 0..(p.sup / p.unit) as u64 {
             let Unit { scale, min, quants } = unit(cg, p, &supers, u);
             // with 8-bit weights made signed (Steps), the unit's x = scale·(q − 128) + min + 128·scale
