@@ -217,16 +217,19 @@ fn tile_dot<'ctx>(cg: &Cg<'ctx>, p: &Packing, w: PointerValue<'ctx>, k: u64, g: 
             let no_min = steps.signed && matches!(p.min, Min::Offset(o) if o == -128.0);
             for blk in 0..(p.unit as u64).div_ceil(32) {
                 let e = cg.add(e0, cg.int(u * p.unit as u64 + 32 * blk)); // this block's first element
-                let ints = steps.block(cg, g / 4, tb * groups, &mut |cg, s, step| {
+                let mut sums = BlockSums::new(cg, &steps, tb * groups);
+                for s in 0..g / 4 {
                     let wv: Vec<_> = quants.iter().map(|&q| steps.weights(cg, weight_step(cg, p, q, 8 * blk + s))).collect();
                     for r in 0..tb {
                         let at = row_index(cg, cg.add(r0, cg.int(r)), k, 4, cg.add(e, cg.int(4 * s)));
                         let xb = broadcast_i32(cg, cg.load_i32(x.q, at));
                         for (c, w) in wv.iter().enumerate() {
-                            step(cg, (r * groups) as usize + c, w, xb);
+                            sums.add(cg, (r * groups) as usize + c, w, xb);
                         }
                     }
-                });
+                    sums.step_done(cg, s + 1 == g / 4);
+                }
+                let ints = sums.ints;
                 for r in 0..tb {
                     let row = cg.add(r0, cg.int(r));
                     let dx = cg.splat(cg.extract(cg.load(x.dx, row_index(cg, row, k, 32, e), 1), 0), 16);
@@ -250,14 +253,14 @@ fn tile_dot<'ctx>(cg: &Cg<'ctx>, p: &Packing, w: PointerValue<'ctx>, k: u64, g: 
     .collect()
 }
 
-/// A weight step (4 elements of 16 columns): the bytes `Steps::block` multiplies, and (signed
+/// A weight step (4 elements of 16 columns): the bytes `BlockSums::add` multiplies, and (signed
 /// weights) their absolute values.
 struct WeightBytes<'ctx> {
     bytes: VectorValue<'ctx>,
     abs: Option<VectorValue<'ctx>>,
 }
 
-/// How a block's steps become exact i32 sums per column. With AVX512-VNNI, one `vpdpbusd` per
+/// How a block's steps become exact i32 sums per column (`BlockSums`). With AVX512-VNNI, one `vpdpbusd` per
 /// step. With AVX2, `vpmaddubsw` adds pairs of products into i16 lanes, summed over `flush`
 /// steps (as many as cannot overflow i16) before `vpmaddwd` widens them to i32. A pair of
 /// products of unsigned 8-bit weights (up to 2·255·127) would not fit: such weights are made
@@ -285,36 +288,48 @@ impl Steps {
         let abs = cg.intrinsic("llvm.abs", bytes.get_type(), &[bytes.into(), cg.ctx.bool_type().const_zero().into()]).into_vector_value();
         WeightBytes { bytes, abs: Some(abs) }
     }
+}
 
-    /// The i32 sums [n] of `steps` steps; `body(cg, s, step)` calls `step(cg, i, weights, x)` for
-    /// each sum i it adds step s's products to.
-    #[allow(clippy::type_complexity)]
-    fn block<'ctx>(&self, cg: &Cg<'ctx>, steps: u64, n: u64, body: &mut dyn FnMut(&Cg<'ctx>, u64, &mut dyn FnMut(&Cg<'ctx>, usize, &WeightBytes<'ctx>, VectorValue<'ctx>))) -> Vec<VectorValue<'ctx>> {
-        let mut ints: Vec<VectorValue> = (0..n).map(|_| cg.splat_i32(0, 16)).collect();
-        if self.vnni {
-            for s in 0..steps {
-                body(cg, s, &mut |cg, i, w, x| ints[i] = cg.dpbusd(ints[i], w.bytes, x));
-            }
-            return ints;
+/// A block's exact i32 sums [n] (16 columns each), step by step.
+struct BlockSums<'a, 'ctx> {
+    steps: &'a Steps,
+    ints: Vec<VectorValue<'ctx>>,
+    /// AVX2: i16 pair sums [n] since the last widening, and the steps they hold
+    pairs: Vec<VectorValue<'ctx>>,
+    held: u64,
+}
+
+impl<'a, 'ctx> BlockSums<'a, 'ctx> {
+    fn new(cg: &Cg<'ctx>, steps: &'a Steps, n: u64) -> Self {
+        let pairs = vec![cg.ctx.i16_type().vec_type(32).const_zero(); n as usize];
+        BlockSums { steps, ints: (0..n).map(|_| cg.splat_i32(0, 16)).collect(), pairs, held: 0 }
+    }
+
+    /// Sum i += this step's products of weights `w` and the activation bytes `x`.
+    fn add(&mut self, cg: &Cg<'ctx>, i: usize, w: &WeightBytes<'ctx>, x: VectorValue<'ctx>) {
+        if self.steps.vnni {
+            self.ints[i] = cg.dpbusd(self.ints[i], w.bytes, x);
+            return;
         }
-        let zero = cg.ctx.i16_type().vec_type(32).const_zero();
-        let mut pairs: Vec<VectorValue> = vec![zero; n as usize];
-        for s in 0..steps {
-            body(cg, s, &mut |cg, i, w, x| {
-                let products = match w.abs {
-                    Some(abs) => cg.maddubs(abs, cg.sign_bytes(x, w.bytes)),
-                    None => cg.maddubs(w.bytes, x),
-                };
-                pairs[i] = ok!(cg.b.build_int_add(pairs[i], products, ""));
-            });
-            if (s + 1) % self.flush == 0 || s + 1 == steps {
-                for (sum, pair) in ints.iter_mut().zip(&mut pairs) {
-                    *sum = ok!(cg.b.build_int_add(*sum, cg.pair_sums(*pair), ""));
-                    *pair = zero;
-                }
-            }
+        let products = match w.abs {
+            Some(abs) => cg.maddubs(abs, cg.sign_bytes(x, w.bytes)),
+            None => cg.maddubs(w.bytes, x),
+        };
+        self.pairs[i] = ok!(cg.b.build_int_add(self.pairs[i], products, ""));
+    }
+
+    /// After each step: the pair sums widened into the i32 sums before another step could
+    /// overflow them, and after the block's last.
+    fn step_done(&mut self, cg: &Cg<'ctx>, last: bool) {
+        self.held += 1;
+        if self.steps.vnni || !(last || self.held == self.steps.flush) {
+            return;
         }
-        ints
+        for (sum, pair) in self.ints.iter_mut().zip(&mut self.pairs) {
+            *sum = ok!(cg.b.build_int_add(*sum, cg.pair_sums(*pair), ""));
+            *pair = pair.get_type().const_zero();
+        }
+        self.held = 0;
     }
 }
 
