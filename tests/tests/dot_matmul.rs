@@ -4,7 +4,8 @@
 //! 32 (d = max|x| / 127, q = round-half-even(x / d)), exact integer dot products with the weights'
 //! quants, scaled per block — computed here in f64 — on random Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
 //! Q5_K and Q6_K blocks and MLX 4-, 5-, 6- and 8-bit groups (of 32, 64, 128; f32, f16, bf16 scales).
-//! BF16 (AVX512-BF16): activations rounded to bf16, products summed in f64. With outlier
+//! BF16 (AVX512-BF16 `vdpbf16ps`, or AVX2's FMAs): activations rounded to bf16, products summed
+//! in f64. With outlier
 //! activations, 1, 6 and 130 rows, column ranges split as threads split them, a width that ends in
 //! a partial group. Each format is skipped (and said so) on a CPU without its instruction. Where
 //! AMX is granted, passes of 64 rows and more also run on its tiles (lower/amx.rs): bf16

@@ -89,7 +89,8 @@ fn default_fast_path_keeps_the_perplexity() {
 }
 
 /// The default model as BF16 (`--quant bf16` from its float folder): bf16 dot products
-/// (activations rounded to bf16, where the CPU has AVX512-BF16) keep the exact path's perplexity.
+/// (activations rounded to bf16: `vdpbf16ps` with AVX512-BF16, FMAs with AVX2) keep the exact
+/// path's perplexity.
 #[test]
 fn bf16_fast_path_keeps_the_perplexity() {
     let model = root().join("models/SmolLM2-135M-Instruct-hf");

@@ -73,7 +73,7 @@ pub fn emit<'ctx>(cg: &Cg<'ctx>, ka: &KernelArgs<'ctx>, ptrs: &[PointerValue<'ct
         cg.for_each(cg.int(0), rows, 1, &mut |cg, r| {
             prologue_row(cg, input, ptrs, r, k, xs);
             // tile by tile: [K / 32][rows][32], so that an A tile is 1 KiB in one piece
-            bf16_row(cg, xs, k, xb, &|cg, e| {
+            bf16_row(cg, xs, k, xb, false, &|cg, e| {
                 let tile = ok!(cg.b.build_right_shift(e, cg.int(KT.trailing_zeros() as u64), false, ""));
                 let within = ok!(cg.b.build_and(e, cg.int(KT - 1), ""));
                 cg.add(cg.mul(cg.add(cg.mul(tile, rows), r), cg.int(2 * KT)), cg.mul(within, cg.int(2)))

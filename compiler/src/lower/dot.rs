@@ -1,8 +1,8 @@
 //! Matmuls on dot-product instructions over weights repacked 16 columns at a time (repack.rs):
 //! AVX512-VNNI `vpdpbusd` (or, on AVX2 machines, `vpmaddubsw` + `vpmaddwd`: `Steps`) for Q8_0,
 //! Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K and MLX's 4-, 5-, 6- and 8-bit groups; AVX512-BF16
-//! `vdpbf16ps` for BF16 weights, whose activations are rounded to bf16
-//! (to nearest even) once per row and meet 2 elements of 16 columns per instruction.
+//! `vdpbf16ps` (or, on AVX2, FMAs on both widened to f32) for BF16 weights, whose activations are
+//! rounded to bf16 (to nearest even) once per row and meet 2 elements of 16 columns per instruction.
 //!
 //! As llama.cpp does, each activation row is quantised once to 8 bits per block of 32 (d_x =
 //! max|x| / 127, q_x = round(x / d_x)); with x_w = scale·q_w + min per unit of the weights,
@@ -46,13 +46,19 @@ const CHUNK_BYTES: u64 = 256 * 1024;
 pub fn supports(features: &[String], format: WeightFormat, k: usize) -> bool {
     let has = |f: &str| features.iter().any(|x| x == f);
     match format {
-        WeightFormat::BF16 => has("avx512bf16") && has("avx512bw") && k.is_multiple_of(BF16_STEP as usize),
+        WeightFormat::BF16 => (has("avx512bf16") && has("avx512bw") || has("avx2") && has("fma")) && k.is_multiple_of(BF16_STEP as usize),
         _ => (has("avx512vnni") && has("avx512bw") || has("avx2")) && Packing::of(format).is_some_and(|p| p.fits(k)),
     }
 }
 
 /// Elements of a bf16 loop step (16 instructions of 2).
 const BF16_STEP: u64 = 32;
+
+/// Whether BF16 weights meet bf16 activations in `vdpbf16ps` (AVX512-BF16); else (AVX2) both
+/// are widened to f32 (exactly) and meet in FMAs, one per element.
+fn native_bf16(cg: &Cg) -> bool {
+    cg.has_feature("avx512bf16") && cg.has_feature("avx512bw")
+}
 
 /// A chunk's quantised rows: bytes [rows, K], d_x [rows, K / 32], d_x·Σq_x [rows, K / g] per
 /// g = min(unit, 32) elements.
@@ -70,12 +76,13 @@ pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usi
     let (w, out) = (ptrs[0], cg.arg(&ka, inputs + 1));
     let (k, n) = (k as u64, n as u64);
     let g = p.map_or(32, |p| p.unit.min(32) as u64);
-    let x_bytes = if p.is_some() { 1 } else { 2 }; // per activation: i8 or bf16
+    let widen = p.is_none() && !native_bf16(cg);
+    let x_bytes = if p.is_some() { 1 } else if widen { 4 } else { 2 }; // per activation: i8, bf16 or bf16 as f32
     let (tb, cgs) = tile_shape(cg);
     let chunk = (CHUNK_BYTES / (x_bytes * k)).clamp(tb, 128) / tb * tb;
     let xs = ok!(cg.b.build_array_alloca(cg.f32, cg.int(k), "xs")); // [K]
     let x = Quantised {
-        q: ok!(cg.b.build_array_alloca(cg.i32, cg.int(chunk * k * x_bytes / 4), "xq")), // [chunk, K] i8 or bf16
+        q: ok!(cg.b.build_array_alloca(cg.i32, cg.int(chunk * k * x_bytes / 4), "xq")), // [chunk, K] i8, bf16 or f32
         dx: ok!(cg.b.build_array_alloca(cg.f32, cg.int(chunk * k / 32), "dx")), // [chunk, K / 32]
         sx: ok!(cg.b.build_array_alloca(cg.f32, cg.int(chunk * k / g), "sx")), // [chunk, K / g]
     };
@@ -84,13 +91,13 @@ pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usi
             prologue_row(cg, input, &ptrs, cg.add(c0, r), k, xs);
             match p {
                 Some(_) => quantise_row(cg, xs, k, g, &x, r),
-                None => bf16_row(cg, xs, k, x.q, &|cg, e| cg.mul(cg.add(cg.mul(r, cg.int(k)), e), cg.int(2))), // [rows, K]
+                None => bf16_row(cg, xs, k, x.q, widen, &|cg, e| cg.mul(cg.add(cg.mul(r, cg.int(k)), e), cg.int(x_bytes))), // [rows, K]
             }
         });
         let tile = |cg: &Cg<'ctx>, n0: IntValue<'ctx>, groups: u64, r0: IntValue<'ctx>, tb: u64| {
             let acc = match &p {
                 Some(p) => tile_dot(cg, p, w, k, g, &x, n0, groups, r0, tb),
-                None => tile_dot_bf16(cg, w, k, x.q, n0, groups, r0, tb),
+                None => tile_dot_bf16(cg, w, k, x.q, n0, groups, r0, tb, widen),
             };
             for r in 0..tb {
                 for c in 0..groups {
@@ -135,44 +142,72 @@ fn quantise_row<'ctx>(cg: &Cg<'ctx>, xs: PointerValue<'ctx>, k: u64, g: u64, x: 
     });
 }
 
-/// Rounds x [K] f32 to bf16 (to nearest even), 16 at a time to xq + `at(e)` bytes.
-pub(super) fn bf16_row<'ctx>(cg: &Cg<'ctx>, xs: PointerValue<'ctx>, k: u64, xq: PointerValue<'ctx>, at: &dyn Fn(&Cg<'ctx>, IntValue<'ctx>) -> IntValue<'ctx>) {
+/// Rounds x [K] f32 to bf16 (to nearest even), 16 at a time to xq + `at(e)` bytes: as bf16, or
+/// (`widen`) as the f32 of that bf16.
+pub(super) fn bf16_row<'ctx>(cg: &Cg<'ctx>, xs: PointerValue<'ctx>, k: u64, xq: PointerValue<'ctx>, widen: bool, at: &dyn Fn(&Cg<'ctx>, IntValue<'ctx>) -> IntValue<'ctx>) {
     let (i32s, c) = (cg.i32.vec_type(16), |v: u64| cg.splat_i32(v, 16));
     cg.for_each(cg.int(0), cg.int(k), 16, &mut |cg, e| {
         let bits = ok!(cg.b.build_bit_cast(cg.load(xs, e, 16), i32s, "")).into_vector_value();
         let odd = ok!(cg.b.build_and(ok!(cg.b.build_right_shift(bits, c(16), false, "")), c(1), ""));
         let rounded = ok!(cg.b.build_right_shift(ok!(cg.b.build_int_add(bits, ok!(cg.b.build_int_add(odd, c(0x7fff), "")), "")), c(16), false, ""));
-        let half = ok!(cg.b.build_int_truncate(rounded, cg.ctx.i16_type().vec_type(16), ""));
-        cg.store_ints(cg.byte_ptr(xq, at(cg, e)), half);
+        let value = match widen {
+            true => ok!(cg.b.build_left_shift(rounded, c(16), "")),
+            false => ok!(cg.b.build_int_truncate(rounded, cg.ctx.i16_type().vec_type(16), "")),
+        };
+        cg.store_ints(cg.byte_ptr(xq, at(cg, e)), value);
     });
 }
 
-/// The f32 sums [tb][groups] of rows r0.. (bf16 in xq) against packed BF16 column groups from n0:
-/// per pair of elements, one `vdpbf16ps` per row and group.
+/// The f32 sums [tb][groups] of rows r0.. (bf16 in xq, or their f32 with `widen`) against packed
+/// BF16 column groups from n0: per pair of elements, one `vdpbf16ps` per row and group; widened,
+/// the pair's two weights as f32 (a shift, a mask) and one FMA each, into separate sums for a
+/// pair's first and second elements (two dependent FMAs per step would wait on each other).
 #[allow(clippy::too_many_arguments)]
-fn tile_dot_bf16<'ctx>(cg: &Cg<'ctx>, w: PointerValue<'ctx>, k: u64, xq: PointerValue<'ctx>, n0: IntValue<'ctx>, groups: u64, r0: IntValue<'ctx>, tb: u64) -> Vec<VectorValue<'ctx>> {
+fn tile_dot_bf16<'ctx>(cg: &Cg<'ctx>, w: PointerValue<'ctx>, k: u64, xq: PointerValue<'ctx>, n0: IntValue<'ctx>, groups: u64, r0: IntValue<'ctx>, tb: u64, widen: bool) -> Vec<VectorValue<'ctx>> {
     let bases: Vec<_> = (0..groups).map(|c| cg.byte_ptr(w, cg.mul(cg.add(n0, cg.int(COLS as u64 * c)), cg.int(2 * k)))).collect();
-    let init: Vec<BasicValueEnum> = (0..tb * groups).map(|_| cg.vt(16).const_zero().into()).collect();
-    cg.for_carry(cg.int(0), cg.int(k), BF16_STEP, init, &mut |cg, e0, acc| {
+    let sums = if widen { 2 } else { 1 }; // per row and group
+    let init: Vec<BasicValueEnum> = (0..tb * groups * sums).map(|_| cg.vt(16).const_zero().into()).collect();
+    let words = cg.i32.vec_type(16);
+    let acc = cg.for_carry(cg.int(0), cg.int(k), BF16_STEP, init, &mut |cg, e0, acc| {
         let mut acc: Vec<VectorValue> = acc.into_iter().map(|a| a.into_vector_value()).collect();
         for s in 0..BF16_STEP / 2 {
             let e = cg.add(e0, cg.int(2 * s)); // this pair's first element
             let wv: Vec<_> = bases.iter().map(|&b| cg.load_ints(cg.byte_ptr(b, cg.mul(e, cg.int(32))), cg.ctx.i8_type().vec_type(64))).collect();
+            // widened: each column's pair as f32 (first, second)
+            let as_f32 = |v| ok!(cg.b.build_bit_cast(v, cg.vt(16), "")).into_vector_value();
+            let wf: Vec<[VectorValue; 2]> = match widen {
+                true => wv.iter().map(|&w| {
+                    let w = ok!(cg.b.build_bit_cast(w, words, "")).into_vector_value();
+                    [as_f32(ok!(cg.b.build_left_shift(w, cg.splat_i32(16, 16), ""))), as_f32(ok!(cg.b.build_and(w, cg.splat_i32(0xffff_0000, 16), "")))]
+                }).collect(),
+                false => vec![],
+            };
             for r in 0..tb {
-                let at = row_index(cg, cg.add(r0, cg.int(r)), k, 2, e); // the pair as one i32
-                let xb = broadcast_i32(cg, cg.load_i32(xq, at));
-                for (c, &w) in wv.iter().enumerate() {
-                    let i = r as usize * groups as usize + c;
-                    acc[i] = cg.dpbf16ps(acc[i], w, xb);
+                let row = cg.add(r0, cg.int(r));
+                for c in 0..groups as usize {
+                    let i = (r as usize * groups as usize + c) * sums as usize;
+                    if widen {
+                        for (half, &wh) in wf[c].iter().enumerate() {
+                            let x = cg.splat(scalar_at(cg, xq, cg.add(cg.mul(row, cg.int(k)), cg.add(e, cg.int(half as u64)))), 16);
+                            acc[i + half] = cg.fma(wh, x, acc[i + half]);
+                        }
+                    } else {
+                        let xb = broadcast_i32(cg, cg.load_i32(xq, row_index(cg, row, k, 2, e))); // the pair as one i32
+                        acc[i] = cg.dpbf16ps(acc[i], wv[c], xb);
+                    }
                 }
             }
         }
         acc.into_iter().map(|a| a.into()).collect()
     })
-    .1
-    .into_iter()
-    .map(|a| a.into_vector_value())
-    .collect()
+    .1;
+    let acc: Vec<VectorValue> = acc.into_iter().map(|a| a.into_vector_value()).collect();
+    acc.chunks(sums as usize).map(|s| s.iter().skip(1).fold(s[0], |a, &b| cg.fadd(a, b))).collect()
+}
+
+/// buf[i], one f32.
+fn scalar_at<'ctx>(cg: &Cg<'ctx>, buf: PointerValue<'ctx>, i: IntValue<'ctx>) -> FloatValue<'ctx> {
+    cg.extract(cg.load(buf, i, 1), 0)
 }
 
 /// A block of 32 values (two vectors of 16) quantised to 8 bits: d = max|x| / 127 and
