@@ -12,7 +12,7 @@ use crate::mlx::affine::{Affine, ScaleType};
 /// The scale (or bias) of type `t` at `block + offset`, as f32 in every lane.
 pub fn splat_scale<'ctx>(cg: &Cg<'ctx>, t: ScaleType, block: PointerValue<'ctx>, offset: u64, lanes: u32) -> VectorValue<'ctx> {
     match t {
-        ScaleType::F32 => cg.splat(cg.extract(cg.load(cg.byte_ptr(block, cg.int(offset)), cg.int(0), 1), 0), lanes),
+        ScaleType::F32 => cg.splat(cg.load_f32(cg.byte_ptr(block, cg.int(offset)), cg.int(0)), lanes),
         ScaleType::F16 => f16_splat(cg, block, offset, lanes),
         ScaleType::BF16 => bf16_splat(cg, block, offset, lanes),
     }

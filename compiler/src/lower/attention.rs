@@ -254,7 +254,7 @@ fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bu
                 scores = cg.softcap(scores, cap);
             }
             let scores = ok!(cg.b.build_select(visible, scores, cg.splat_const(NEG, sb as u32), "")).into_vector_value();
-            let (m, l) = (scalar(cg, ms, h), scalar(cg, ls, h));
+            let (m, l) = (cg.load_f32(ms, cg.int(h)), cg.load_f32(ls, cg.int(h)));
             let bmax = cg.hmax(scores);
             let m_new = cg.select(cg.fgt(bmax, m), bmax, m);
             let corr = cg.extract(cg.exp(cg.fsub(cg.splat(m, 1), cg.splat(m_new, 1))), 0);
@@ -273,7 +273,7 @@ fn row_part<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, bufs: &Bu
                 let row = row_at(cg, cg.int(i));
                 let x: Vec<VectorValue> = (0..nv).map(|v| load_kv(cg, vc, cg.add(row, cg.int(v * lv as u64)), lv, kv)).collect();
                 for &h in heads {
-                    let w = cg.splat(scalar(cg, wb, h as u64 * sb + i), lv);
+                    let w = cg.splat(cg.load_f32(wb, cg.int(h as u64 * sb + i)), lv);
                     o[h].iter_mut().zip(&x).for_each(|(o, &x)| *o = cg.fma(w, x, *o));
                 }
             }
@@ -296,8 +296,8 @@ fn combine<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, lv: u32, res: PointerValue
         let (ms, ls): (Vec<_>, Vec<_>) = (0..PARTS)
             .map(|p| {
                 let at = p as u64 * pf + group * hd + h;
-                let m = or(p, scalar(cg, res, at).into(), cg.f32.const_float(NEG).into()).into_float_value();
-                (m, or(p, scalar(cg, res, at + group).into(), cg.f32.const_zero().into()).into_float_value())
+                let m = or(p, cg.load_f32(res, cg.int(at)).into(), cg.f32.const_float(NEG).into()).into_float_value();
+                (m, or(p, cg.load_f32(res, cg.int(at + group)).into(), cg.f32.const_zero().into()).into_float_value())
             })
             .unzip();
         let m = ms.iter().skip(1).fold(ms[0], |m, &x| cg.select(cg.fgt(x, m), x, m));
@@ -312,11 +312,6 @@ fn combine<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, lv: u32, res: PointerValue
             cg.store(out, cg.add(q_off, cg.int(h * hd + v * lv as u64)), cg.fmul(o, inv_l));
         }
     }
-}
-
-/// buf[i], one f32.
-fn scalar<'ctx>(cg: &Cg<'ctx>, buf: PointerValue<'ctx>, i: u64) -> inkwell::values::FloatValue<'ctx> {
-    cg.extract(cg.load(buf, cg.int(i), 1), 0)
 }
 
 /// Row of item i in 0..rows: i = 0, 1, 2, 3, … gives rows 0, rows − 1, 1, rows − 2, ….

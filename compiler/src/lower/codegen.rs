@@ -142,6 +142,11 @@ impl<'ctx> Cg<'ctx> {
         v.into_vector_value()
     }
 
+    /// base[idx], one f32.
+    pub fn load_f32(&self, base: PointerValue<'ctx>, idx: IntValue<'ctx>) -> FloatValue<'ctx> {
+        self.extract(self.load(base, idx, 1), 0)
+    }
+
     pub fn store(&self, base: PointerValue<'ctx>, idx: IntValue<'ctx>, v: VectorValue<'ctx>) {
         let s = ok!(self.b.build_store(self.elem(base, idx), v));
         ok!(s.set_alignment(4));

@@ -46,9 +46,14 @@ const CHUNK_BYTES: u64 = 256 * 1024;
 pub fn supports(features: &[String], format: WeightFormat, k: usize) -> bool {
     let has = |f: &str| features.iter().any(|x| x == f);
     match format {
-        WeightFormat::BF16 => (has("avx512bf16") && has("avx512bw") || has("avx2") && has("fma")) && k.is_multiple_of(BF16_STEP as usize),
-        _ => (has("avx512vnni") && has("avx512bw") || has("avx2")) && Packing::of(format).is_some_and(|p| p.fits(k)),
+        WeightFormat::BF16 => (native_bf16(features) || has("avx2") && has("fma")) && k.is_multiple_of(BF16_STEP as usize),
+        _ => (vnni(features) || has("avx2")) && Packing::of(format).is_some_and(|p| p.fits(k)),
     }
+}
+
+/// Whether 8-bit steps run on `vpdpbusd` (AVX512-VNNI); else (AVX2) on `vpmaddubsw` (`Steps`).
+fn vnni(features: &[String]) -> bool {
+    ["avx512vnni", "avx512bw"].iter().all(|f| features.iter().any(|x| x == f))
 }
 
 /// Elements of a bf16 loop step (16 instructions of 2).
@@ -56,8 +61,8 @@ const BF16_STEP: u64 = 32;
 
 /// Whether BF16 weights meet bf16 activations in `vdpbf16ps` (AVX512-BF16); else (AVX2) both
 /// are widened to f32 (exactly) and meet in FMAs, one per element.
-fn native_bf16(cg: &Cg) -> bool {
-    cg.has_feature("avx512bf16") && cg.has_feature("avx512bw")
+fn native_bf16(features: &[String]) -> bool {
+    ["avx512bf16", "avx512bw"].iter().all(|f| features.iter().any(|x| x == f))
 }
 
 /// A chunk's quantised rows: bytes [rows, K], d_x [rows, K / 32], d_x·Σq_x [rows, K / g] per
@@ -76,7 +81,7 @@ pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usi
     let (w, out) = (ptrs[0], cg.arg(&ka, inputs + 1));
     let (k, n) = (k as u64, n as u64);
     let g = p.map_or(32, |p| p.unit.min(32) as u64);
-    let widen = p.is_none() && !native_bf16(cg);
+    let widen = p.is_none() && !native_bf16(&cg.features);
     let x_bytes = if p.is_some() { 1 } else if widen { 4 } else { 2 }; // per activation: i8, bf16 or bf16 as f32
     let (tb, cgs) = tile_shape(cg);
     let chunk = (CHUNK_BYTES / (x_bytes * k)).clamp(tb, 128) / tb * tb;
@@ -188,7 +193,7 @@ fn tile_dot_bf16<'ctx>(cg: &Cg<'ctx>, w: PointerValue<'ctx>, k: u64, xq: Pointer
                     let i = (r as usize * groups as usize + c) * sums as usize;
                     if widen {
                         for (half, &wh) in wf[c].iter().enumerate() {
-                            let x = cg.splat(scalar_at(cg, xq, cg.add(cg.mul(row, cg.int(k)), cg.add(e, cg.int(half as u64)))), 16);
+                            let x = cg.splat(cg.load_f32(xq, cg.add(cg.mul(row, cg.int(k)), cg.add(e, cg.int(half as u64)))), 16);
                             acc[i + half] = cg.fma(wh, x, acc[i + half]);
                         }
                     } else {
@@ -203,11 +208,6 @@ fn tile_dot_bf16<'ctx>(cg: &Cg<'ctx>, w: PointerValue<'ctx>, k: u64, xq: Pointer
     .1;
     let acc: Vec<VectorValue> = acc.into_iter().map(|a| a.into_vector_value()).collect();
     acc.chunks(sums as usize).map(|s| s.iter().skip(1).fold(s[0], |a, &b| cg.fadd(a, b))).collect()
-}
-
-/// buf[i], one f32.
-fn scalar_at<'ctx>(cg: &Cg<'ctx>, buf: PointerValue<'ctx>, i: IntValue<'ctx>) -> FloatValue<'ctx> {
-    cg.extract(cg.load(buf, i, 1), 0)
 }
 
 /// A block of 32 values (two vectors of 16) quantised to 8 bits: d = max|x| / 127 and
@@ -267,8 +267,8 @@ fn tile_dot<'ctx>(cg: &Cg<'ctx>, p: &Packing, w: PointerValue<'ctx>, k: u64, g: 
                 let ints = sums.ints;
                 for r in 0..tb {
                     let row = cg.add(r0, cg.int(r));
-                    let dx = cg.splat(cg.extract(cg.load(x.dx, row_index(cg, row, k, 32, e), 1), 0), 16);
-                    let sx = cg.splat(cg.extract(cg.load(x.sx, row_index(cg, row, k, g, e), 1), 0), 16);
+                    let dx = cg.splat(cg.load_f32(x.dx, row_index(cg, row, k, 32, e)), 16);
+                    let sx = cg.splat(cg.load_f32(x.sx, row_index(cg, row, k, g, e)), 16);
                     for c in 0..groups as usize {
                         let i = r as usize * groups as usize + c;
                         let f = ok!(cg.b.build_signed_int_to_float(ints[i], cg.vt(16), ""));
@@ -308,7 +308,7 @@ struct Steps {
 
 impl Steps {
     fn new(cg: &Cg, p: &Packing) -> Steps {
-        let vnni = cg.has_feature("avx512vnni") && cg.has_feature("avx512bw");
+        let vnni = vnni(&cg.features);
         let signed = !vnni && p.bits == 8;
         let largest = if signed { 128 } else { (1u64 << p.bits) - 1 }; // of a weight's magnitude
         Steps { vnni, signed, flush: (i16::MAX as u64 / (2 * largest * 127)).max(1) }
