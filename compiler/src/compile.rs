@@ -240,7 +240,7 @@ pub fn compile(source: &ModelSource, out: &Path, options: &Options, progress: &m
         context,
         vocab: c.dims.get("vocab").copied().unwrap_or(0),
         arena_bytes,
-        scratch_bytes: lower::amx::plan_scratch(&kernels, &cpu.features, max_rows) as u64,
+        scratch_bytes: lower::plan_scratch(&kernels, &cpu.features, max_rows) as u64,
         caches,
         steps: steps
             .iter()

@@ -23,7 +23,8 @@ pub struct Executor {
     logits_offset: usize,
     pub max_rows: usize,
     pub vocab: usize,
-    /// Per-thread kernel scratch (0 where AMX is not granted: the kernels then need none).
+    /// Per-thread kernel scratch (0: the kernels' row-by-row paths only, as where AMX is built
+    /// for but not granted).
     scratch_bytes: usize,
     pool: Pool,
     /// When set, the time spent in each step (seconds, summed over passes).
@@ -59,14 +60,18 @@ impl Executor {
             .iter()
             .map(|s| Resolved { f: kernels.get(&s.kernel), args: s.args.iter().map(pointer).collect(), rows: s.rows, work: s.work })
             .collect();
-        let scratch_bytes = if crate::cpu::amx_granted() { plan.scratch_bytes as usize } else { 0 };
+        // kernels built for AMX take the scratch as the sign that AMX is granted; others take
+        // their tile paths with it on any CPU
+        let amx_built = artifact.meta.cpu_features.iter().any(|f| crate::cpu::OPTIONAL.contains(&f.as_str()));
+        let scratch_bytes = if !amx_built || crate::cpu::amx_granted() { plan.scratch_bytes as usize } else { 0 };
         let Buf::Arena { offset } = plan.logits else { panic!("logits must live in the arena") };
         Executor { steps, arena, inputs, cache, logits_offset: offset as usize, max_rows: plan.max_rows, vocab: plan.vocab, scratch_bytes, pool: Pool::new(), profile: None }
     }
 
     /// Keeps every row on the same kernels whatever pass it is in, so that no row's result
-    /// depends on the rows beside it (the server's promise): without AMX tiles, which take only
-    /// matmul passes of 64 rows and more and attention tiles of 16 rows of one sequence.
+    /// depends on the rows beside it (the server's promise): without the paths that take only
+    /// some passes — AMX matmuls (passes of 64 rows and more) and attention's tiles (16 rows of
+    /// one sequence, on AMX or vector registers).
     pub fn batch_invariant(&mut self) {
         self.scratch_bytes = 0;
     }

@@ -126,7 +126,9 @@ pub struct Plan {
     pub context: usize,
     pub vocab: usize,
     pub arena_bytes: u64,
-    /// Scratch each thread hands the kernels where AMX is granted (cpu::amx_granted); 0: none.
+    /// Scratch each thread hands the kernels for their tile paths (AMX matmuls and attention,
+    /// attention on vector registers); 0: none. Kernels built for AMX get it only where it is
+    /// granted (cpu::amx_granted).
     pub scratch_bytes: u64,
     pub caches: Vec<CacheSpec>,
     pub steps: Vec<Step>,

@@ -3,9 +3,10 @@
 //! over f16 and Q8_0 caches, for passes of 1, 7, 16 and 40 rows from a cached prefix, rows of two
 //! sequences in one pass, rows whose cache rows take 1, 2 or 4 parts, the work range cut as the
 //! executor cuts it; built for this CPU, AVX2 and SSE. Row by row (f32 products)
-//! it is within 1e-4 of the definition. Where AMX is granted, tiles of 16 rows of one sequence
-//! run on AMX (lower/attention_amx.rs): within the rounding of bf16 queries, keys, values and
-//! weights of the same definition with bf16-rounded q, k and v.
+//! it is within 1e-4 of the definition. Given scratch, tiles of 16 rows of one sequence take a
+//! tile path: on vector registers (lower/attention_flash.rs), within 1e-4 too; on AMX where it is
+//! built and granted (lower/attention_amx.rs), within the rounding of bf16 queries, keys, values
+//! and weights of the same definition with bf16-rounded q, k and v.
 use compiler::lower::kernel::{AttentionSpec, KernelSet, KernelSpec};
 use compiler::lower::target::TargetCpu;
 use half::f16;
@@ -86,9 +87,11 @@ fn attention_computes_its_definition() {
     // this CPU's widest vectors (and AMX), AVX2's, SSE's
     for (i, (spec, target)) in specs.iter().flat_map(|s| ["host", "x86-64-v3", "x86-64"].map(|t| (s, t))).enumerate() {
         let cpu = TargetCpu::resolve(target).unwrap();
-        let tiles = compiler::lower::attention_amx::supports(&cpu.features, spec);
-        if target == "host" && !(tiles && amx) {
-            eprintln!("{spec:?}: AMX tiles not built or not granted here: the tile path is not tested");
+        // the tile path: AMX's where built (and taken only where granted), else vector registers'
+        let on_amx = compiler::lower::attention_amx::supports(&cpu.features, spec);
+        let tiles = if on_amx { amx } else { compiler::lower::attention_flash::supports(&cpu.features, spec) };
+        if target == "host" && on_amx && !amx {
+            eprintln!("{spec:?}: AMX tiles built but not granted here: the tile path is not tested");
         }
         let mut kernels = KernelSet::default();
         let name = kernels.intern(KernelSpec::Attention(spec.clone()));
@@ -98,7 +101,7 @@ fn attention_computes_its_definition() {
         // two slots of `context` rows; keys large enough that the softmax is far from uniform
         let (kb, k) = cache(spec.kv, 2 * context, kvw, 4.0, 11 + i as u64);
         let (vb, v) = cache(spec.kv, 2 * context, kvw, 1.0, 12 + i as u64);
-        let mut scratch = vec![0u64; compiler::lower::attention_amx::scratch_bytes(spec).div_ceil(8)];
+        let mut scratch = vec![0u64; compiler::lower::attention::scratch_bytes(&cpu.features, spec).div_ceil(8)];
         let mut workspace = vec![0u64; compiler::lower::attention::workspace_bytes(spec).div_ceil(8)];
         // (rows: (slot, position)), one sequence from a cached prefix, or two interleaved in blocks
         let passes: Vec<Vec<(i32, i32)>> = vec![
@@ -125,7 +128,8 @@ fn attention_computes_its_definition() {
             for on_tiles in [false, true] {
                 let mut out = vec![f32::NAN; n * qw];
                 let args = [q.as_ptr(), kb.as_ptr() as *const f32, vb.as_ptr() as *const f32, pos.as_ptr() as *const f32, base.as_ptr() as *const f32, out.as_mut_ptr(), workspace.as_mut_ptr() as *mut f32].map(|p| p as *mut u8);
-                let scratch = if on_tiles { scratch.as_mut_ptr() as *mut u8 } else { std::ptr::null_mut() };
+                // scratch only where the runtime gives it: AMX kernels get it where AMX is granted
+                let scratch = if on_tiles && (amx || !on_amx) { scratch.as_mut_ptr() as *mut u8 } else { std::ptr::null_mut() };
                 // three pieces, as the executor cuts them
                 for piece in 0..3 {
                     let (begin, end) = (units * piece / 3 * grain, (units * (piece + 1) / 3 * grain).min(total));
@@ -133,17 +137,19 @@ fn attention_computes_its_definition() {
                     // out [n, qw] and its workspace.
                     unsafe { loaded.get(&name)(args.as_ptr(), n as i64, begin as i64, end as i64, scratch) };
                 }
-                // rows in whole tiles of one sequence take the tiles (when built and granted)
-                let tiled = |t: usize| on_tiles && tiles && amx && n >= 16 && t / 16 * 16 + 16 <= n && rows[t / 16 * 16..t / 16 * 16 + 16].iter().all(|r| r.0 == rows[t / 16 * 16].0);
+                // rows in whole tiles of one sequence take the tile path (where built and granted)
+                let tiled = |t: usize| on_tiles && tiles && n >= 16 && t / 16 * 16 + 16 <= n && rows[t / 16 * 16..t / 16 * 16 + 16].iter().all(|r| r.0 == rows[t / 16 * 16].0);
                 assert!(workspace.iter().skip(workspace.len() - spec.kv_heads * 16 / 2).all(|&c| c == 0), "the workspace's counters are left at zero");
                 for t in 0..n {
                     let (got, row) = (&out[t * qw..(t + 1) * qw], t * qw..(t + 1) * qw);
-                    let (want, bound) = if tiled(t) { (&want_bf16[row], 4e-3) } else { (&want[row], 1e-4) };
+                    // AMX's tiles round q, k, v and the weights to bf16; the vector path sums f32 in another order
+                    let (want, bound) = if tiled(t) && on_amx { (&want_bf16[row], 4e-3) } else { (&want[row], 1e-4) };
                     let err = kiln_tests::max_abs_err(got, want);
                     assert!(err <= bound, "{spec:?} on {target}, {n} rows, row {t} (tiles: {}): {err} off its definition", tiled(t));
-                    if tiled(t) {
-                        assert!(got != &outs[0][t * qw..(t + 1) * qw], "{spec:?}, {n} rows, row {t}: the tile path is in use");
-                    }
+                }
+                for t0 in (0..n).step_by(16).filter(|&t0| tiled(t0)) {
+                    let tile = t0 * qw..(t0 + 16) * qw;
+                    assert!(out[tile.clone()] != outs[0][tile], "{spec:?} on {target}, {n} rows, rows {t0}..: the tile path is in use");
                 }
                 outs.push(out);
             }

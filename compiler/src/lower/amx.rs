@@ -18,7 +18,7 @@ use inkwell::IntPredicate;
 
 use super::codegen::{ok, Cg, KernelArgs};
 use super::dot::{bf16_row, store, super_blocks, unit, weight_step};
-use super::kernel::{KExpr, KernelSet, KernelSpec};
+use super::kernel::KExpr;
 use super::matmul::prologue_row;
 use super::weight_format::WeightFormat;
 use crate::repack::{Packing, COLS};
@@ -40,17 +40,6 @@ pub fn supports(features: &[String], format: WeightFormat, k: usize) -> bool {
 /// [2 groups][K / 2][16 columns × 2] bf16 | activations [K / 32][rows][32] bf16 | C [rows, 32] f32.
 pub fn scratch_bytes(k: usize, rows: usize) -> usize {
     64 + 64 * k + 2 * rows * k + 4 * RB as usize * rows
-}
-
-/// The scratch a thread needs for every AMX kernel of `kernels` (matmuls and attention) in passes
-/// of up to `rows` rows.
-pub fn plan_scratch(kernels: &KernelSet, features: &[String], rows: usize) -> usize {
-    let bytes = |s: &KernelSpec| match s {
-        KernelSpec::Matmul { k, format, dot: true, .. } if supports(features, *format, *k) => Some(scratch_bytes(*k, rows)),
-        KernelSpec::Attention(a) if super::attention_amx::supports(features, a) => Some(super::attention_amx::scratch_bytes(a)),
-        _ => None,
-    };
-    kernels.specs.iter().filter_map(bytes).max().unwrap_or(0)
 }
 
 /// The AMX part of a dot-product matmul: rows 0.. in whole blocks of 32 when the pass has

@@ -6,9 +6,10 @@
 //!   combines the parts' softmax states, so two threads share even one row's few KV heads (a
 //!   row with fewer than PARTS · PART_ROWS visible cache rows uses fewer parts, the rest empty);
 //! - larger passes: a tile of TILE_ROWS rows in zigzag tile order, so that contiguous pieces of
-//!   work cost about the same under the causal mask — on AMX tiles (attention_amx.rs) where
-//!   they can go, else row by row through the same parts, so a row's result never depends on
-//!   the pass it is in.
+//!   work cost about the same under the causal mask — where the runtime hands the kernel its
+//!   scratch, on AMX tiles (attention_amx.rs) or vector registers (attention_flash.rs); without
+//!   it (the server's batch-invariant kernels), row by row through the same parts, so that a
+//!   row's result never depends on the pass it is in.
 //!
 //! Query t sees its sequence's cache rows 0..=pos[t] (from base[t]), or with a window only
 //! pos[t] - window < row <= pos[t] (the loop starts at the block holding the first of them).
@@ -23,7 +24,7 @@ use inkwell::types::VectorType;
 
 use runtime::plan::{PARTS, TILE_ROWS};
 
-use super::attention_amx;
+use super::{attention_amx, attention_flash, attention_tile};
 use super::codegen::{ok, Cg};
 use super::copy::{kv_at, load_kv};
 use super::kernel::AttentionSpec;
@@ -56,6 +57,15 @@ fn part_floats(spec: &AttentionSpec) -> u64 {
 /// [PARTS] | counters of finished parts [TILE_ROWS][kv_heads] i32 (zero between steps).
 pub fn workspace_bytes(spec: &AttentionSpec) -> usize {
     (counters_at(spec) + TILE_ROWS as u64 * spec.kv_heads as u64 * 4) as usize
+}
+
+/// Scratch a thread hands the kernel for its tile path on a target with `features` (0: none).
+pub fn scratch_bytes(features: &[String], spec: &AttentionSpec) -> usize {
+    match (attention_amx::supports(features, spec), attention_flash::supports(features, spec)) {
+        (true, _) => attention_amx::scratch_bytes(spec),
+        (_, true) => attention_flash::scratch_bytes(spec),
+        _ => 0,
+    }
 }
 
 /// Where the workspace's counters start.
@@ -111,11 +121,15 @@ pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
             let item = ok!(cg.b.build_int_unsigned_div(u, cg.int(tr), ""));
             let g = ok!(cg.b.build_int_unsigned_rem(item, cg.int(kvh), ""));
             let t0 = cg.mul(zigzag(cg, ok!(cg.b.build_int_unsigned_div(item, cg.int(kvh), "")), tiles), cg.int(tr));
-            let on_tiles = match attention_amx::supports(&cg.features, spec) {
-                true => attention_amx::applies(cg, &ka, &args, t0),
+            let (amx, flash) = (attention_amx::supports(&cg.features, spec), attention_flash::supports(&cg.features, spec));
+            let on_tiles = match amx || flash {
+                true => attention_tile::applies(cg, &ka, &args, t0),
                 false => cg.ctx.bool_type().const_zero(),
             };
-            cg.when(on_tiles, &mut |cg| attention_amx::emit(cg, spec, &args, ka.scratch, t0, g));
+            cg.when(on_tiles, &mut |cg| match amx {
+                true => attention_amx::emit(cg, spec, &args, ka.scratch, t0, g),
+                false => attention_flash::emit(cg, spec, &args, ka.scratch, t0, g),
+            });
             cg.when(ok!(cg.b.build_not(on_tiles, "")), &mut |cg| {
                 let end = cg.min(cg.add(t0, cg.int(tr)), ka.rows);
                 cg.for_each(t0, end, 1, &mut |cg, t| {

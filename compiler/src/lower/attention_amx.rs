@@ -11,14 +11,13 @@
 //!
 //! Keys and values are rounded to bf16 from the cache (f16 or Q8_0), queries and weights from
 //! f32; products are summed in f32. An f32 cache (the exact path) stays on attention.rs's FMAs.
-use inkwell::types::VectorType;
 use inkwell::values::{IntValue, PointerValue, VectorValue};
-use inkwell::IntPredicate;
-use runtime::plan::{KvDtype, TILE_ROWS};
+use runtime::plan::KvDtype;
 
 use super::amx::configure;
 use super::attention::Args;
-use super::codegen::{ok, Cg, KernelArgs};
+use super::attention_tile::{max, transpose, Mask, TileRows};
+use super::codegen::{ok, Cg};
 use super::copy::load_kv;
 use super::kernel::AttentionSpec;
 
@@ -69,19 +68,6 @@ pub fn scratch_bytes(spec: &AttentionSpec) -> usize {
     Layout::new(spec).end as usize
 }
 
-/// Whether the tile of rows t0.. goes on AMX tiles: scratch given, TILE_ROWS rows, one sequence.
-pub fn applies<'ctx>(cg: &Cg<'ctx>, ka: &KernelArgs<'ctx>, a: &Args<'ctx>, t0: IntValue<'ctx>) -> IntValue<'ctx> {
-    let tr = TILE_ROWS as u64;
-    let granted = ok!(cg.b.build_is_not_null(ka.scratch, ""));
-    let whole = ok!(cg.b.build_int_compare(IntPredicate::SLE, cg.add(t0, cg.int(tr)), ka.rows, ""));
-    // a partial tile reads the first tile's bases instead (rows ≥ TILE_ROWS here), and is refused anyway
-    let at = ok!(cg.b.build_select(whole, t0, cg.int(0), "")).into_int_value();
-    let bases = i32s(cg, a.base, at);
-    let same = ok!(cg.b.build_int_compare(IntPredicate::EQ, bases, cg.splat_int(cg.extract_int(bases), 16), ""));
-    let one_sequence = cg.intrinsic("llvm.vector.reduce.and", same.get_type(), &[same.into()]).into_int_value();
-    ok!(cg.b.build_and(ok!(cg.b.build_and(granted, whole, "")), one_sequence, ""))
-}
-
 /// Rows t0..t0 + 16, the query heads of KV head g.
 pub fn emit<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, scratch: PointerValue<'ctx>, t0: IntValue<'ctx>, g: IntValue<'ctx>) {
     let (hd, group) = (spec.head_dim as u64, (spec.heads / spec.kv_heads) as u64);
@@ -89,18 +75,7 @@ pub fn emit<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, scratch: 
     let ly = Layout::new(spec);
     let at = |bytes: u64| cg.byte_ptr(scratch, cg.int(bytes));
     configure(cg, at(0));
-    // each row's position and first visible cache row; the tile's span of cache rows [lo, hi)
-    let pos = i32s(cg, a.pos, t0);
-    let first = match spec.window {
-        Some(w) => {
-            let from = ok!(cg.b.build_int_sub(pos, cg.splat_i32(w as u64 - 1, 16), ""));
-            cg.intrinsic("llvm.smax", from.get_type(), &[from.into(), cg.splat_i32(0, 16).into()]).into_vector_value()
-        }
-        None => cg.splat_i32(0, 16),
-    };
-    let (lo, hi) = (reduce(cg, "smin", first), cg.add(reduce(cg, "smax", pos), cg.int(1)));
-    // keys in [seen_from, seen_to) are seen by every row
-    let (seen_from, seen_to) = (reduce(cg, "smax", first), cg.add(reduce(cg, "smin", pos), cg.int(1)));
+    let tile_rows = TileRows::of(cg, spec.window, a.pos, t0, 16);
     let base = cg.load_i32(a.base, t0);
     let q0 = cg.add(cg.mul(t0, cg.int(qw)), cg.mul(g, cg.int(group * hd))); // row t0's first query head of the group
     for h in 0..group {
@@ -115,10 +90,10 @@ pub fn emit<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, scratch: 
         cg.store(at(ly.m + h * 64), cg.int(0), cg.splat_const(NEG, 16));
         cg.store(at(ly.l + h * 64), cg.int(0), cg.vt(16).const_zero());
     }
-    let start = cg.mul(ok!(cg.b.build_int_unsigned_div(lo, cg.int(KB), "")), cg.int(KB));
-    cg.for_each(start, cg.add(hi, cg.int(KB - 1)), KB, &mut |cg, s0| {
+    let start = cg.mul(ok!(cg.b.build_int_unsigned_div(tile_rows.lo, cg.int(KB), "")), cg.int(KB));
+    cg.for_each(start, cg.add(tile_rows.hi, cg.int(KB - 1)), KB, &mut |cg, s0| {
         // element of key i's head g: rows past hi read row hi − 1 (masked), so stale cache never enters
-        let last = ok!(cg.b.build_int_sub(hi, cg.int(1), ""));
+        let last = ok!(cg.b.build_int_sub(tile_rows.hi, cg.int(1), ""));
         let key = |i: u64| cg.add(cg.mul(cg.add(base, cg.min(cg.add(s0, cg.int(i)), last)), cg.int(kvw)), cg.mul(g, cg.int(hd)));
         for i in 0..KB {
             for c in 0..hd / 32 {
@@ -134,14 +109,12 @@ pub fn emit<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, a: &Args<'ctx>, scratch: 
             });
             store_rows(cg, at(ly.vt + e * TILE), &transpose(cg, pairs.collect()));
         }
-        // the block's mask: whole when every row sees all its keys (the common case off the diagonal)
-        let keys = Mask { s0: ok!(cg.b.build_int_truncate(s0, cg.i32, "")), first, pos };
-        let all_see = ok!(cg.b.build_and(cg.lt(seen_from, cg.add(s0, cg.int(1))), cg.lt(cg.add(s0, cg.int(KB - 1)), seen_to), ""));
+        let (keys, all_see) = (tile_rows.masks(cg, s0), tile_rows.all_see(cg, s0, KB));
         // phase by phase over the heads: a tile load right after the vector stores of its data
         // (or vector loads right after a tile store) waits for them to reach the cache
         (0..group).for_each(|h| scores(cg, &ly, hd, h, &at));
         cg.when(all_see, &mut |cg| (0..group).for_each(|h| softmax(cg, spec, &ly, hd, h, &at, None)));
-        cg.when(ok!(cg.b.build_not(all_see, "")), &mut |cg| (0..group).for_each(|h| softmax(cg, spec, &ly, hd, h, &at, Some(&keys))));
+        cg.when(ok!(cg.b.build_not(all_see, "")), &mut |cg| (0..group).for_each(|h| softmax(cg, spec, &ly, hd, h, &at, Some(&keys[0]))));
         (0..group).for_each(|h| values(cg, &ly, hd, h, &at));
     });
     cg.amx("llvm.x86.tilerelease", &[]);
@@ -187,29 +160,6 @@ fn values<'ctx>(cg: &Cg<'ctx>, ly: &Layout, hd: u64, h: u64, at: &dyn Fn(u64) ->
     }
 }
 
-/// Which keys of the block each row sees: first ≤ s0 + k ≤ pos (lanes = rows).
-struct Mask<'ctx> {
-    s0: IntValue<'ctx>,
-    first: VectorValue<'ctx>,
-    pos: VectorValue<'ctx>,
-}
-
-impl<'ctx> Mask<'ctx> {
-    /// x where key k is visible, `or` elsewhere.
-    fn apply(&self, cg: &Cg<'ctx>, k: u64, x: VectorValue<'ctx>, or: VectorValue<'ctx>) -> VectorValue<'ctx> {
-        let key = cg.splat_int(ok!(cg.b.build_int_add(self.s0, cg.i32.const_int(k, false), "")), 16);
-        let after = ok!(cg.b.build_int_compare(IntPredicate::SLE, self.first, key, ""));
-        let upto = ok!(cg.b.build_int_compare(IntPredicate::SLE, key, self.pos, ""));
-        ok!(cg.b.build_select(ok!(cg.b.build_and(after, upto, "")), x, or, "")).into_vector_value()
-    }
-}
-
-/// The lanes' smallest or largest (`op` "smin", "smax"), as i64.
-fn reduce<'ctx>(cg: &Cg<'ctx>, op: &str, v: VectorValue<'ctx>) -> IntValue<'ctx> {
-    let x = cg.intrinsic(&format!("llvm.vector.reduce.{op}"), v.get_type(), &[v.into()]).into_int_value();
-    ok!(cg.b.build_int_s_extend(x, cg.i64, ""))
-}
-
 /// Head h's online softmax over the block's scores (lanes = rows), in two passes over them:
 /// scaled, capped and masked scores and their max; then the running max raised where the block's
 /// exceeds it by RAISE (Oᵀ and the sum rescaled), and the weights added to the sum and left as
@@ -224,7 +174,7 @@ fn softmax<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, ly: &Layout, hd: u64, h: u
             x = cg.softcap(x, cap);
         }
         if let Some(m) = mask {
-            x = m.apply(cg, k, x, neg);
+            x = m.apply(cg, cg.int(k), x, neg);
         }
         cg.store(score(k), cg.int(0), x);
         block_max = max(cg, block_max, x);
@@ -248,7 +198,7 @@ fn softmax<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, ly: &Layout, hd: u64, h: u
     for i in 0..KB / 2 {
         let [p0, p1] = [2 * i, 2 * i + 1].map(|k| {
             let p = cg.exp(cg.fsub(cg.load(score(k), cg.int(0), 16), m_new));
-            mask.map_or(p, |m| m.apply(cg, k, p, cg.vt(16).const_zero()))
+            mask.map_or(p, |m| m.apply(cg, cg.int(k), p, cg.vt(16).const_zero()))
         });
         sum = cg.fadd(sum, cg.fadd(p0, p1));
         cg.store_ints(at(ly.p + h * TILE + 64 * i), cg.bf16_pairs(p0, p1));
@@ -257,19 +207,8 @@ fn softmax<'ctx>(cg: &Cg<'ctx>, spec: &AttentionSpec, ly: &Layout, hd: u64, h: u
     cg.store(l, cg.int(0), sum);
 }
 
-/// max(a, b) lane by lane (no NaN here: one `vmaxps`).
-fn max<'ctx>(cg: &Cg<'ctx>, a: VectorValue<'ctx>, b: VectorValue<'ctx>) -> VectorValue<'ctx> {
-    let gt = ok!(cg.b.build_float_compare(inkwell::FloatPredicate::OGT, a, b, ""));
-    ok!(cg.b.build_select(gt, a, b, "")).into_vector_value()
-}
-
 fn tile<'ctx>(cg: &Cg<'ctx>, t: u64) -> inkwell::values::BasicMetadataValueEnum<'ctx> {
     cg.ctx.i8_type().const_int(t, false).into()
-}
-
-/// 16 i32 from element i of `base`.
-fn i32s<'ctx>(cg: &Cg<'ctx>, base: PointerValue<'ctx>, i: IntValue<'ctx>) -> VectorValue<'ctx> {
-    cg.load_ints(cg.byte_ptr(base, cg.mul(i, cg.int(4))), cg.i32.vec_type(16))
 }
 
 /// Any 64-byte vector as 16 i32.
@@ -282,23 +221,4 @@ fn store_rows<'ctx>(cg: &Cg<'ctx>, at: PointerValue<'ctx>, rows: &[VectorValue<'
     for (i, &r) in rows.iter().enumerate() {
         cg.store_ints(cg.byte_ptr(at, cg.int(64 * i as u64)), r);
     }
-}
-
-/// The transpose of n vectors of n lanes (rows in, columns out): log2(n) rounds in which rows i
-/// and i + s swap their off-diagonal blocks of s lanes, one shuffle per row.
-fn transpose<'ctx>(cg: &Cg<'ctx>, mut v: Vec<VectorValue<'ctx>>) -> Vec<VectorValue<'ctx>> {
-    let n = v.len() as u32;
-    let mask = |f: &dyn Fn(u32) -> u32| VectorType::const_vector(&(0..n).map(|l| cg.i32.const_int(f(l) as u64, false)).collect::<Vec<_>>());
-    let mut s = n / 2;
-    while s >= 1 {
-        for i in (0..n).filter(|i| i & s == 0) {
-            let (a, b) = (v[i as usize], v[(i + s) as usize]);
-            let lo = mask(&|l| if l & s == 0 { l } else { n + l - s });
-            let hi = mask(&|l| if l & s == 0 { l + s } else { n + l });
-            v[i as usize] = ok!(cg.b.build_shuffle_vector(a, b, lo, ""));
-            v[(i + s) as usize] = ok!(cg.b.build_shuffle_vector(a, b, hi, ""));
-        }
-        s /= 2;
-    }
-    v
 }

@@ -3,6 +3,8 @@ pub mod affine;
 pub mod amx;
 pub mod attention;
 pub mod attention_amx;
+pub mod attention_flash;
+pub mod attention_tile;
 pub mod codegen;
 pub mod copy;
 pub mod dot;
@@ -53,6 +55,17 @@ pub fn build(kernels: &KernelSet, cpu: &TargetCpu) -> Result<(String, Vec<u8>)> 
     });
     let ir = irs.into_iter().collect::<Result<Vec<_>>>()?.concat();
     Ok((ir, TargetCpu::link(&objects, work.path())?))
+}
+
+/// The scratch a thread needs for every kernel of `kernels` that takes some (AMX matmuls,
+/// attention's tile paths) in passes of up to `rows` rows.
+pub fn plan_scratch(kernels: &KernelSet, features: &[String], rows: usize) -> usize {
+    let bytes = |s: &KernelSpec| match s {
+        KernelSpec::Matmul { k, format, dot: true, .. } if amx::supports(features, *format, *k) => amx::scratch_bytes(*k, rows),
+        KernelSpec::Attention(a) => attention::scratch_bytes(features, a),
+        _ => 0,
+    };
+    kernels.specs.iter().map(bytes).max().unwrap_or(0)
 }
 
 pub fn emit(cg: &mut Cg, name: &str, spec: &KernelSpec) {
