@@ -357,7 +357,9 @@ impl<'a, 'ctx> BlockSums<'a, 'ctx> {
             Some(abs) => cg.maddubs(abs, cg.sign_bytes(x, w.bytes)),
             None => cg.maddubs(w.bytes, x),
         };
-        self.pairs[i] = ok!(cg.b.build_int_add(self.pairs[i], products, ""));
+        // a saturating add (never saturates below `flush`) keeps the sums in step order: LLVM
+        // reassociates plain adds into per-row trees that hold every step's weights at once
+        self.pairs[i] = cg.intrinsic("llvm.sadd.sat", products.get_type(), &[self.pairs[i].into(), products.into()]).into_vector_value();
     }
 
     /// After each step: the pair sums widened into the i32 sums before another step could
