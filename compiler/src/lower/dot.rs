@@ -30,16 +30,12 @@ use crate::mlx::affine::ScaleType;
 use crate::repack::{Min, Packing, Scale, COLS};
 
 /// Rows of a tile and column groups of a block: as many as the registers hold (32 with
-/// AVX-512, 16 with AVX2). On AVX2, int8 tiles take 4 rows of one group (i16 pair sums and f32
-/// sums for each; LLVM keeps the rest close): prefill of 512 tokens on a Zen 3 machine, Q4_0
-/// 1.13×, Q8_0 1.08×, Qwen2.5 Q4_K_M 1.20× over 2 rows, Q4_1 the same; widened BF16 keeps two
-/// sums per row and stays at 2 rows (4 rows: 0.55×).
-fn tile_shape(cg: &Cg, int8: bool) -> (u64, u64) {
-    match (cg.lanes >= 16, int8) {
-        (true, _) => (4, 2),
-        (false, true) => (4, 1),
-        (false, false) => (2, 1),
-    }
+/// AVX-512, 16 with AVX2). On AVX2, tiles take 4 rows of one group: int8 (i16 pair sums and f32
+/// sums for each; LLVM keeps the rest close), prefill of 512 tokens on a Zen 3 machine, Q4_0
+/// 1.13×, Q8_0 1.08×, Qwen2.5 Q4_K_M 1.20× over 2 rows, Q4_1 the same; widened BF16 with one
+/// sum per row (`tile_dot_bf16`), 1.09–1.18× over 2 rows of two sums (3 sittings), decode the same.
+fn tile_shape(cg: &Cg) -> (u64, u64) {
+    if cg.lanes >= 16 { (4, 2) } else { (4, 1) }
 }
 /// How far ahead of a column group's super-block its weights are asked for (`prefetcht0`, a
 /// line at a time): decode on a Zen 3 machine 1.10× with 512 (256: 1.07×, 1024: 1.09×, 2048:
@@ -90,7 +86,7 @@ pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, k: usize, n: usize, inputs: usi
     let g = p.map_or(32, |p| p.unit.min(32) as u64);
     let widen = p.is_none() && !native_bf16(&cg.features);
     let x_bytes = if p.is_some() { 1 } else if widen { 4 } else { 2 }; // per activation: i8, bf16 or bf16 as f32
-    let (tb, cgs) = tile_shape(cg, p.is_some());
+    let (tb, cgs) = tile_shape(cg);
     let chunk = (CHUNK_BYTES / (x_bytes * k)).clamp(tb, 128) / tb * tb;
     let xs = ok!(cg.b.build_array_alloca(cg.f32, cg.int(k), "xs")); // [K]
     let x = Quantised {
@@ -172,12 +168,13 @@ pub(super) fn bf16_row<'ctx>(cg: &Cg<'ctx>, xs: PointerValue<'ctx>, k: u64, xq: 
 
 /// The f32 sums [tb][groups] of rows r0.. (bf16 in xq, or their f32 with `widen`) against packed
 /// BF16 column groups from n0: per pair of elements, one `vdpbf16ps` per row and group; widened,
-/// the pair's two weights as f32 (a shift, a mask) and one FMA each, into separate sums for a
-/// pair's first and second elements (two dependent FMAs per step would wait on each other).
+/// the pair's two weights as f32 (a shift, a mask) and one FMA each, into one sum per row — or,
+/// for a tile of one row, separate sums for a pair's first and second elements (two dependent
+/// FMAs per step would wait on each other).
 #[allow(clippy::too_many_arguments)]
 fn tile_dot_bf16<'ctx>(cg: &Cg<'ctx>, w: PointerValue<'ctx>, k: u64, xq: PointerValue<'ctx>, n0: IntValue<'ctx>, groups: u64, r0: IntValue<'ctx>, tb: u64, widen: bool) -> Vec<VectorValue<'ctx>> {
     let bases: Vec<_> = (0..groups).map(|c| cg.byte_ptr(w, cg.mul(cg.add(n0, cg.int(COLS as u64 * c)), cg.int(2 * k)))).collect();
-    let sums = if widen { 2 } else { 1 }; // per row and group
+    let sums = if widen && tb == 1 { 2 } else { 1 }; // per row and group
     let init: Vec<BasicValueEnum> = (0..tb * groups * sums).map(|_| cg.vt(16).const_zero().into()).collect();
     let words = cg.i32.vec_type(16);
     let acc = cg.for_carry(cg.int(0), cg.int(k), BF16_STEP, init, &mut |cg, e0, acc| {
@@ -201,7 +198,8 @@ fn tile_dot_bf16<'ctx>(cg: &Cg<'ctx>, w: PointerValue<'ctx>, k: u64, xq: Pointer
                     if widen {
                         for (half, &wh) in wf[c].iter().enumerate() {
                             let x = cg.splat(cg.load_f32(xq, cg.add(cg.mul(row, cg.int(k)), cg.add(e, cg.int(half as u64)))), 16);
-                            acc[i + half] = cg.fma(wh, x, acc[i + half]);
+                            let a = i + half % sums as usize;
+                            acc[a] = cg.fma(wh, x, acc[a]);
                         }
                     } else {
                         let xb = broadcast_i32(cg, cg.load_i32(xq, row_index(cg, row, k, 2, e))); // the pair as one i32
