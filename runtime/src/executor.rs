@@ -134,7 +134,7 @@ pub struct Row {
 
 /// Cuts the step's work range into pieces (whole multiples of `grain`) that the pool's threads take.
 fn run(pool: &Pool, step: &Resolved, rows: usize, scratch_bytes: usize) {
-    let (total, grain) = step.work.range(rows);
+    let (total, grain) = step.work.range(rows, scratch_bytes > 0);
     let units = total.div_ceil(grain);
     let pieces = pool.pieces(units, step.work.pieces_per_thread(rows));
     pool.run(pieces, &|p| {

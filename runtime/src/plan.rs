@@ -41,8 +41,9 @@ pub enum Work {
     /// 0..n output columns
     Columns(usize),
     /// One KV head (with its query heads) of each row: below TILE_ROWS rows, n · rows · PARTS items,
-    /// each a part of a row's cache rows; from TILE_ROWS rows on, n · rows items in tiles of
-    /// TILE_ROWS rows (the last one padded), each tile's items together.
+    /// each a part of a row's cache rows; from TILE_ROWS rows on, n · rows items: in tiles of
+    /// TILE_ROWS rows (the last one padded), each tile's items together, where the kernel is
+    /// given scratch for its tile paths, else one by one (each row's parts in turn).
     HeadRows(usize),
 }
 
@@ -52,12 +53,14 @@ pub const TILE_ROWS: usize = 16;
 pub const PARTS: usize = 4;
 
 impl Work {
-    /// The items of this work for a pass of `rows` rows, and the grain pieces are cut at.
-    pub fn range(self, rows: usize) -> (usize, usize) {
+    /// The items of this work for a pass of `rows` rows, and the grain pieces are cut at; `scratch`:
+    /// whether the kernel is given scratch (attention's tiles).
+    pub fn range(self, rows: usize, scratch: bool) -> (usize, usize) {
         match self {
             Work::Rows => (rows, 1),
             Work::Columns(n) => (n, 16),
-            Work::HeadRows(h) if rows >= TILE_ROWS => (h * rows.next_multiple_of(TILE_ROWS), TILE_ROWS),
+            Work::HeadRows(h) if rows >= TILE_ROWS && scratch => (h * rows.next_multiple_of(TILE_ROWS), TILE_ROWS),
+            Work::HeadRows(h) if rows >= TILE_ROWS => (h * rows, 1),
             Work::HeadRows(h) => (h * rows * PARTS, 1),
         }
     }

@@ -122,14 +122,14 @@ fn attention_computes_its_definition() {
             let (pos, base): (Vec<i32>, Vec<i32>) = rows.iter().map(|&(slot, p)| (p, slot * context as i32)).unzip();
             let want = reference(spec, &q, &k, &v, &pos, &base, false);
             let want_bf16 = reference(spec, &q, &k, &v, &pos, &base, true);
-            let (total, grain) = Work::HeadRows(spec.kv_heads).range(n);
-            let units = total / grain;
             let mut outs: Vec<Vec<f32>> = vec![];
             for on_tiles in [false, true] {
                 let mut out = vec![f32::NAN; n * qw];
                 let args = [q.as_ptr(), kb.as_ptr() as *const f32, vb.as_ptr() as *const f32, pos.as_ptr() as *const f32, base.as_ptr() as *const f32, out.as_mut_ptr(), workspace.as_mut_ptr() as *mut f32].map(|p| p as *mut u8);
                 // scratch only where the runtime gives it: AMX kernels get it where AMX is granted
                 let scratch = if on_tiles && (amx || !on_amx) { scratch.as_mut_ptr() as *mut u8 } else { std::ptr::null_mut() };
+                let (total, grain) = Work::HeadRows(spec.kv_heads).range(n, !scratch.is_null());
+                let units = total / grain;
                 // three pieces, as the executor cuts them
                 for piece in 0..3 {
                     let (begin, end) = (units * piece / 3 * grain, (units * (piece + 1) / 3 * grain).min(total));

@@ -5,11 +5,12 @@
 //!   rows, rows in zigzag order (first, last, second, …); the last part of a row to finish
 //!   combines the parts' softmax states, so two threads share even one row's few KV heads (a
 //!   row with fewer than PARTS · PART_ROWS visible cache rows uses fewer parts, the rest empty);
-//! - larger passes: a tile of TILE_ROWS rows in zigzag tile order, so that contiguous pieces of
-//!   work cost about the same under the causal mask — where the runtime hands the kernel its
-//!   scratch, on AMX tiles (attention_amx.rs) or vector registers (attention_flash.rs); without
-//!   it (the server's batch-invariant kernels), row by row through the same parts, so that a
-//!   row's result never depends on the pass it is in.
+//! - larger passes where the runtime hands the kernel its scratch: a tile of TILE_ROWS rows in
+//!   zigzag tile order, so that contiguous pieces of work cost about the same under the causal
+//!   mask, on AMX tiles (attention_amx.rs) or vector registers (attention_flash.rs) where they
+//!   apply, else row by row; without scratch (the server's batch-invariant kernels): one row in
+//!   zigzag row order, its parts in turn — the same parts, so that a row's result never depends
+//!   on the pass it is in.
 //!
 //! Query t sees its sequence's cache rows 0..=pos[t] (from base[t]), or with a window only
 //! pos[t] - window < row <= pos[t] (the loop starts at the block holding the first of them).
@@ -74,7 +75,7 @@ fn counters_at(spec: &AttentionSpec) -> u64 {
     (TILE_ROWS * spec.kv_heads * PARTS) as u64 * part_floats(spec) * 4
 }
 
-pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
+pub fn emit<'ctx>(cg: &mut Cg<'ctx>, name: &str, spec: &AttentionSpec) {
     let ka = cg.kernel(name);
     let [q, kc, vc, pos, base, out, work] = [0, 1, 2, 3, 4, 5, 6].map(|i| cg.arg(&ka, i));
     let args = Args { q, kc, vc, pos, base, out };
@@ -86,10 +87,18 @@ pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
     let group = (spec.heads / spec.kv_heads) as u64;
     let bufs = Bufs { kb: alloc(sb * hd), wb: alloc(group * sb), qs: alloc(group * hd), corr: alloc(group), lv };
     let row_parts = alloc(parts * pf);
-    let tiled = ok!(cg.b.build_int_compare(inkwell::IntPredicate::SGE, ka.rows, cg.int(TILE_ROWS as u64), ""));
+    let many = ok!(cg.b.build_int_compare(inkwell::IntPredicate::SGE, ka.rows, cg.int(TILE_ROWS as u64), ""));
+    let scratch = ok!(cg.b.build_is_not_null(ka.scratch, ""));
+    let tiled = ok!(cg.b.build_and(many, scratch, ""));
+    // row t of KV head g whole: its used parts in turn, then combined
+    let whole_row = |cg: &Cg<'ctx>, t: IntValue<'ctx>, g: IntValue<'ctx>| {
+        let rows = Parts::of(cg, spec, &args, t);
+        cg.for_each(cg.int(0), rows.used, 1, &mut |cg, part| row_part(cg, spec, &args, &bufs, &rows, g, part, cg.byte_ptr(row_parts, cg.mul(part, cg.int(pf * 4)))));
+        combine(cg, spec, lv, row_parts, args.out, &rows, g);
+    };
     // items (row, kv head, part) in zigzag row order; a row's last used part to finish combines
     // them (a lone part at once); an empty part does nothing
-    cg.when(ok!(cg.b.build_not(tiled, "")), &mut |cg| {
+    cg.when(ok!(cg.b.build_not(many, "")), &mut |cg| {
         cg.for_each(ka.begin, ka.end, 1, &mut |cg, u| {
             let part = ok!(cg.b.build_int_unsigned_rem(u, cg.int(parts), ""));
             let item = ok!(cg.b.build_int_unsigned_div(u, cg.int(parts), ""));
@@ -114,8 +123,16 @@ pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
             });
         });
     });
-    // items (tile of TILE_ROWS rows, kv head) in zigzag tile order: on AMX tiles where it can,
-    // else row by row, part by part (the same parts, so a row's result does not depend on its pass)
+    // without scratch (the server's batch-invariant passes): items (row, kv head) in zigzag row
+    // order, each row whole (the same parts, so a row's result does not depend on its pass)
+    cg.when(ok!(cg.b.build_and(many, ok!(cg.b.build_not(scratch, "")), "")), &mut |cg| {
+        cg.for_each(ka.begin, ka.end, 1, &mut |cg, item| {
+            let g = ok!(cg.b.build_int_unsigned_rem(item, cg.int(kvh), ""));
+            whole_row(cg, zigzag(cg, ok!(cg.b.build_int_unsigned_div(item, cg.int(kvh), "")), ka.rows), g);
+        });
+    });
+    // items (tile of TILE_ROWS rows, kv head) in zigzag tile order: on AMX tiles or vector
+    // registers where it can, else row by row, each row whole
     cg.when(tiled, &mut |cg| {
         let tr = TILE_ROWS as u64;
         let tiles = ok!(cg.b.build_int_unsigned_div(cg.add(ka.rows, cg.int(tr - 1)), cg.int(tr), ""));
@@ -134,11 +151,7 @@ pub fn emit(cg: &mut Cg, name: &str, spec: &AttentionSpec) {
             });
             cg.when(ok!(cg.b.build_not(on_tiles, "")), &mut |cg| {
                 let end = cg.min(cg.add(t0, cg.int(tr)), ka.rows);
-                cg.for_each(t0, end, 1, &mut |cg, t| {
-                    let rows = Parts::of(cg, spec, &args, t);
-                    cg.for_each(cg.int(0), rows.used, 1, &mut |cg, part| row_part(cg, spec, &args, &bufs, &rows, g, part, cg.byte_ptr(row_parts, cg.mul(part, cg.int(pf * 4)))));
-                    combine(cg, spec, lv, row_parts, args.out, &rows, g);
-                });
+                cg.for_each(t0, end, 1, &mut |cg, t| whole_row(cg, t, g));
             });
         });
     });
