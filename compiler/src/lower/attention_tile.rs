@@ -10,17 +10,17 @@ use runtime::plan::TILE_ROWS;
 use super::attention::Args;
 use super::codegen::{ok, Cg, KernelArgs};
 
-/// Whether the tile of rows t0.. goes on a tile path: scratch given, TILE_ROWS rows, one sequence.
+/// Whether the tile of rows t0.. goes on a tile path (the kernel given scratch, which attention.rs
+/// checks before it cuts a pass into tiles): TILE_ROWS rows, one sequence.
 pub fn applies<'ctx>(cg: &Cg<'ctx>, ka: &KernelArgs<'ctx>, a: &Args<'ctx>, t0: IntValue<'ctx>) -> IntValue<'ctx> {
     let tr = TILE_ROWS as u64;
-    let granted = ok!(cg.b.build_is_not_null(ka.scratch, ""));
     let whole = ok!(cg.b.build_int_compare(IntPredicate::SLE, cg.add(t0, cg.int(tr)), ka.rows, ""));
     // a partial tile reads the first tile's bases instead (rows ≥ TILE_ROWS here), and is refused anyway
     let at = ok!(cg.b.build_select(whole, t0, cg.int(0), "")).into_int_value();
     let bases = i32s(cg, a.base, at, TILE_ROWS as u32);
     let same = ok!(cg.b.build_int_compare(IntPredicate::EQ, bases, cg.splat_int(cg.extract_int(bases), TILE_ROWS as u32), ""));
     let one_sequence = cg.intrinsic("llvm.vector.reduce.and", same.get_type(), &[same.into()]).into_int_value();
-    ok!(cg.b.build_and(ok!(cg.b.build_and(granted, whole, "")), one_sequence, ""))
+    ok!(cg.b.build_and(whole, one_sequence, ""))
 }
 
 /// The TILE_ROWS rows from t0 in vectors of `lanes` rows: each row's position and first visible
